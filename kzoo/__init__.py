@@ -1,0 +1,43 @@
+"""kzoo: the classic CNNs and RNNs, written once in Keras 3, on torch, TensorFlow or JAX.
+
+The Python API mirrors the CLI::
+
+    import kzoo
+    kzoo.list_models("resnet*")             # kzoo list 'resnet*'
+    kzoo.model_info("lenet5")               # kzoo info lenet5
+    model = kzoo.create_model("resnet18", input_shape=(28, 28, 1), num_classes=10, small_stem=True)
+    kzoo.summary("alexnet")                 # kzoo summary alexnet
+    kzoo.train("lenet5", epochs=2)          # kzoo train lenet5 --epochs 2
+
+Importing ``kzoo`` does not import keras or any framework; heavy functions are loaded on first use.
+"""
+
+import importlib
+
+from kzoo.backend import set_backend
+from kzoo.errors import KzooError
+from kzoo.registry import create_model, list_models, model_info
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; imported on first attribute access so `kzoo list` stays fast.
+_LAZY = {
+    "summary": "kzoo.summary",
+    "build": "kzoo.summary",
+    "train": "kzoo.engine.trainer",
+    "evaluate": "kzoo.engine.evaluation",
+    "predict": "kzoo.engine.evaluation",
+    "load_model": "kzoo.engine.checkpoints",
+    "list_datasets": "kzoo.data",
+    "load_dataset": "kzoo.data",
+}
+
+__all__ = ["KzooError", "create_model", "list_models", "model_info", "set_backend", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kzoo' has no attribute {name!r}")
