@@ -1,0 +1,1 @@
+"""One module per ``kzoo`` command, each defining a module-level ``*_command``."""

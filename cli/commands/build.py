@@ -1,0 +1,29 @@
+"""``kzoo build``: save an untrained model as a ``.keras`` file."""
+
+import click
+
+from kzoo_cli._common import backend_option, model_argument, model_build_options
+
+
+@click.command("build")
+@model_argument
+@click.option("--output", "-O", required=True, type=click.Path(dir_okay=False), help="Where to write FILE.keras.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@model_build_options
+@backend_option
+def build_command(model, output, overwrite, input_shape, num_classes, model_options, backend):
+    """Build MODEL untrained and save it to a .keras file (loads on every backend).
+
+    \b
+    Examples:
+      kzoo build lenet5 --output lenet5.keras
+      kzoo build resnet18 --input-shape 32,32,3 --num-classes 10 -o small_stem=true --output r18.keras
+    """
+    from kzoo.backend import set_backend
+
+    set_backend(backend)
+    from kzoo.summary import build
+
+    path = build(model, output, input_shape=input_shape, num_classes=num_classes, overwrite=overwrite,
+                 **model_options)
+    click.echo(f"Saved untrained {model} to {path}")

@@ -1,0 +1,87 @@
+"""The ``kzoo`` command group: command lookup with "did you mean", and clean errors for user mistakes."""
+
+import difflib
+import importlib
+import sys
+
+import click
+
+from kzoo import __version__
+from kzoo.errors import KzooError
+
+# command name -> module under kzoo_cli.commands (imported when the command runs, so --help stays fast)
+COMMANDS = {
+    "list": "list",
+    "info": "info",
+    "summary": "summary",
+    "build": "build",
+    "train": "train",
+    "evaluate": "evaluate",
+    "predict": "predict",
+    "generate": "generate",
+    "datasets": "datasets",
+    "plugins": "plugins",
+}
+
+HELP = """kzoo: the classic CNNs and RNNs in Keras 3, on torch, TensorFlow or JAX.
+
+\b
+Examples:
+  kzoo list 'resnet*'
+  kzoo info lenet5
+  kzoo summary alexnet --input-shape 227,227,3
+  kzoo train lenet5 --epochs 2
+  kzoo evaluate runs/lenet5-mnist_embedded-1
+"""
+
+
+class UserError(click.ClickException):
+    """A :class:`KzooError` shown as ``Error: <message>`` with exit status 2, no traceback."""
+
+    exit_code = 2
+
+
+class KzooGroup(click.Group):
+    """Lazy commands, close-match suggestions, and KzooError -> exit 2."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        module = COMMANDS.get(name)
+        if module is None:
+            return None
+        try:
+            mod = importlib.import_module(f"kzoo_cli.commands.{module}")
+        except ModuleNotFoundError:
+            return None
+        return getattr(mod, f"{name}_command", None)
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else None
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=2, cutoff=0.5)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            ctx.fail(f"No such command {name!r}.{hint}")
+        return super().resolve_command(ctx, args)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KzooError as exc:
+            raise UserError(str(exc)) from None
+
+
+@click.group(cls=KzooGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="kzoo")
+def cli():
+    pass
+
+
+def main(argv=None):
+    """Console-script entry point."""
+    return cli.main(args=argv, prog_name="kzoo")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

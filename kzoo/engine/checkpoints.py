@@ -1,0 +1,100 @@
+"""Checkpoints: written atomically, loaded safely.
+
+A checkpoint is written to a temporary file in the same folder and renamed over the old one, so a crash or a
+Ctrl-C mid-write never leaves a broken file where a good one was. Loading uses Keras ``safe_mode=True`` unless
+the user passes ``trust=True`` (``--trust``): a ``.keras`` file with a lambda layer cannot run code otherwise.
+"""
+
+import os
+import tempfile
+import zipfile
+
+from kzoo.errors import CheckpointError, KzooError
+
+
+def _atomic_write(path, write):
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(folder, exist_ok=True)
+    suffix = ".weights.h5" if path.endswith(".weights.h5") else os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+    os.close(fd)
+    os.unlink(tmp)  # keras refuses to overwrite without asking; the name is all we need
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_save_model(model, path, *, overwrite=True):
+    """Save a whole model (``.keras``) atomically."""
+    if os.path.exists(path) and not overwrite:
+        raise KzooError(f"{path} already exists; pass --overwrite to replace it.")
+    _atomic_write(path, lambda tmp: model.save(tmp))
+
+
+def atomic_save_weights(model, path):
+    """Save a model's weights (``.weights.h5``) atomically."""
+    _atomic_write(path, lambda tmp: model.save_weights(tmp))
+
+
+def _missing_plugin_hint(message):
+    """Name the plugin distribution a saved model needs, when its custom layer is not registered."""
+    import re
+
+    match = re.search(r"'([\w.]+)>(\w+)'|class_name['\"]?: ['\"]?([\w.]+)>", message)
+    if not match:
+        return ""
+    package = match.group(1) or match.group(3)
+    from kzoo.plugins import distribution_for_package
+
+    dist = distribution_for_package(package)
+    return f" It needs the layer package {package!r}" + (f" from the plugin distribution {dist!r}" if dist else "") + \
+        f"; install it (e.g. pip install {dist or package}) and try again."
+
+
+def load_model(path, *, trust=False, compile=True):
+    """Load a ``.keras`` model or a run folder's best checkpoint, safely.
+
+    Args:
+        path: a ``.keras`` file, or a run folder (its ``best.keras`` is used, then ``last.keras``).
+        trust: allow unsafe content (lambda layers with Python code). Only for files you trust.
+    """
+    import keras
+
+    import kzoo.layers  # noqa: F401  registers kzoo's serialisable layers and losses
+    from kzoo.plugins import import_plugin_layers
+
+    if os.path.isdir(path):
+        for name in ("best.keras", "last.keras"):
+            candidate = os.path.join(path, name)
+            if os.path.exists(candidate):
+                path = candidate
+                break
+        else:
+            raise CheckpointError(f"{path} is a folder without best.keras or last.keras; is it a kzoo run folder?")
+    if not os.path.exists(path):
+        raise CheckpointError(f"No such checkpoint: {path}")
+    if not path.endswith(".keras"):
+        raise CheckpointError(f"Expected a .keras file or a run folder. Received: {path}")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is not a valid .keras file (truncated or corrupt: not a zip archive).")
+    import_plugin_layers()
+    try:
+        return keras.saving.load_model(path, safe_mode=not trust, compile=compile)
+    except ValueError as exc:
+        message = str(exc)
+        if "safe_mode" in message or "lambda" in message.lower():
+            raise CheckpointError(
+                f"{path} contains code (e.g. a Lambda layer) that Keras will not run in safe mode. "
+                f"Pass --trust (trust=True) only if you trust where the file came from."
+            ) from None
+        hint = _missing_plugin_hint(message)
+        raise CheckpointError(f"Cannot load {path}: {message.splitlines()[0]}{hint}") from None
+    except (TypeError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        hint = _missing_plugin_hint(str(exc))
+        raise CheckpointError(
+            f"Cannot load {path} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            f"the file may be truncated or corrupt.{hint}"
+        ) from None
