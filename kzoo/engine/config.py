@@ -1,0 +1,124 @@
+"""Training configuration: defaults < the model's recipe < a YAML file < explicit arguments."""
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from kzoo.errors import KzooError, OptionError
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "step")
+LOSSES = ("sparse_cce", "cce", "mse", "mae", "bce", "contrastive")
+ENGINES = ("auto", "fit", "torch")
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``kzoo train`` accepts; ``None`` means "take it from the recipe, else the default"."""
+
+    model: str = None
+    data: str = None
+    data_dir: str = None
+    epochs: int = None
+    batch_size: int = None
+    lr: float = None
+    optimizer: str = None
+    weight_decay: float = None
+    schedule: str = None
+    val_split: float = None
+    early_stopping: int = None
+    seed: int = None
+    backend: str = None
+    output: str = None
+    mixed_precision: bool = None
+    augment: bool = None
+    quiet: bool = None
+    loss: str = None
+    l1: float = None
+    l2: float = None
+    clipnorm: float = None
+    limit: int = None
+    engine: str = None
+    task: str = None
+    options: dict = field(default_factory=dict)
+
+
+DEFAULTS = {
+    "data": "mnist_embedded", "epochs": 5, "batch_size": 64, "lr": 1e-3, "optimizer": "adam",
+    "weight_decay": 0.0, "schedule": "constant", "val_split": 0.1, "early_stopping": 0, "seed": 0,
+    "mixed_precision": False, "augment": False, "quiet": False, "loss": "sparse_cce", "l1": 0.0, "l2": 0.0,
+    "clipnorm": 0.0, "limit": 0, "engine": "auto",
+}
+
+FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def load_yaml(path):
+    """Read a YAML file of train options (the same names as the CLI flags, with underscores)."""
+    import yaml
+
+    if not os.path.exists(path):
+        raise KzooError(f"Config file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except yaml.YAMLError as exc:
+        raise KzooError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise KzooError(f"{path} must hold a mapping of option: value. Received: {type(data).__name__}.")
+    data = {str(k).replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(data) - FIELDS)
+    if unknown:
+        import difflib
+
+        hints = [f"{u} (did you mean {difflib.get_close_matches(u, FIELDS, 1)[0]}?)"
+                 if difflib.get_close_matches(u, FIELDS, 1) else u for u in unknown]
+        raise KzooError(f"{path}: unknown option(s) {', '.join(hints)}.")
+    return data
+
+
+def resolve(explicit, *, recipe=None, config_file=None):
+    """Merge defaults, the model recipe, a YAML file and explicit values (which win) into a TrainConfig."""
+    merged = dict(DEFAULTS)
+    merged.update({k: v for k, v in (recipe or {}).items() if k in FIELDS and k != "options"})
+    options = dict((recipe or {}).get("options", {}))
+    layers = [load_yaml(config_file)] if config_file else []
+    layers.append({k: v for k, v in explicit.items() if v is not None})
+    for layer in layers:
+        options.update(layer.get("options") or {})
+        merged.update({k: v for k, v in layer.items() if k != "options" and v is not None})
+    merged["options"] = options
+    config = TrainConfig(**merged)
+    check(config)
+    return config
+
+
+def _require(condition, message):
+    if not condition:
+        raise OptionError(message)
+
+
+def check(config):
+    """Reject impossible values with messages that say what was received."""
+    _require(isinstance(config.epochs, int) and config.epochs >= 1, f"epochs must be >= 1. Received: epochs={config.epochs!r}.")
+    _require(isinstance(config.batch_size, int) and config.batch_size >= 1,
+             f"batch_size must be >= 1. Received: batch_size={config.batch_size!r}.")
+    _require(isinstance(config.lr, (int, float)) and config.lr > 0, f"lr must be > 0. Received: lr={config.lr!r}.")
+    _require(config.optimizer in OPTIMIZERS,
+             f"optimizer must be one of {', '.join(OPTIMIZERS)}. Received: optimizer={config.optimizer!r}.")
+    _require(config.schedule in SCHEDULES,
+             f"schedule must be one of {', '.join(SCHEDULES)}. Received: schedule={config.schedule!r}.")
+    _require(config.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}. Received: loss={config.loss!r}.")
+    _require(config.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}. Received: engine={config.engine!r}.")
+    _require(0.0 <= config.val_split < 1.0, f"val_split must be in [0, 1). Received: val_split={config.val_split!r}.")
+    for name in ("weight_decay", "l1", "l2", "clipnorm"):
+        value = getattr(config, name)
+        _require(isinstance(value, (int, float)) and value >= 0, f"{name} must be >= 0. Received: {name}={value!r}.")
+    _require(isinstance(config.early_stopping, int) and config.early_stopping >= 0,
+             f"early_stopping must be >= 0 epochs. Received: early_stopping={config.early_stopping!r}.")
+    _require(isinstance(config.limit, int) and config.limit >= 0, f"limit must be >= 0. Received: limit={config.limit!r}.")
+    _require(isinstance(config.seed, int), f"seed must be an integer. Received: seed={config.seed!r}.")
+
+
+def as_dict(config):
+    return dataclasses.asdict(config)
