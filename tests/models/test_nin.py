@@ -1,0 +1,47 @@
+"""Network in Network: parameter count, small inputs, the global-pooling head, options."""
+
+import inspect
+import math
+
+import numpy as np
+import pytest
+
+import kzoo
+from kzoo.errors import OptionError
+
+
+def trainable_params(model):
+    return sum(math.prod(weight.shape) for weight in model.trainable_weights)
+
+
+def test_params_at_canonical_config():
+    model = kzoo.create_model("nin")
+    assert model.input_shape == (None, 224, 224, 3)
+    assert trainable_params(model) == kzoo.model_info("nin")["params"] == 7_439_608
+
+
+def test_small_input_is_resized_to_minimum_and_forward():
+    model = kzoo.create_model("nin", input_shape=(28, 28, 1), num_classes=10)
+    assert model.get_layer("resize").output.shape[1:3] == (67, 67)
+    assert model.get_layer("block3_pool").output.shape[1:3] == (1, 1)
+    assert model.get_layer("block4_conv3").output.shape[-1] == 10
+    assert model.get_layer("logits").output.shape == (None, 10)
+    assert not any(layer.__class__.__name__ == "Dense" for layer in model.layers)
+    assert tuple(model(np.zeros((2, 28, 28, 1), "float32"), training=False).shape) == (2, 10)
+
+
+@pytest.mark.parametrize("options, received", [
+    ({"image_size": 20}, "Received: image_size=20"),
+    ({"dropout": -0.1}, "Received: dropout=-0.1"),
+])
+def test_invalid_options_are_rejected(options, received):
+    with pytest.raises(OptionError, match=received):
+        kzoo.create_model("nin", input_shape=(28, 28, 1), num_classes=10, **options)
+
+
+def test_builder_defaults_match_card():
+    from kzoo.models import nin
+
+    defaults = {k: p.default for k, p in inspect.signature(nin._create_nin).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    assert defaults == {k: o["default"] for k, o in kzoo.model_info("nin")["options"].items()}
