@@ -134,9 +134,9 @@ def load_dataset(name: str = DEFAULT_DATASET, data_dir: str | os.PathLike | None
             f"{type(dataset).__name__}, not a kzoo.data.Dataset."
         )
     if limit is not None:
-        if dataset.task == "text":
-            dataset.text = dataset.text[:limit] if dataset.text is not None else None
-        else:
+        if dataset.task == "text" and dataset.text is not None:
+            dataset.text = dataset.text[:limit]
+        elif dataset.task != "text":
             for split in ("x_train", "y_train", "x_test", "y_test"):
                 array = getattr(dataset, split)
                 if array is not None:

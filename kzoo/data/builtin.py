@@ -46,7 +46,8 @@ SPECS = {
                         "Bag", "Ankle boot"],
         "train_examples": 60000,
         "test_examples": 10000,
-        "source": "H. Xiao, K. Rasul, R. Vollgraf (Zalando Research), https://github.com/zalandoresearch/fashion-mnist",
+        "source": "H. Xiao, K. Rasul, R. Vollgraf (Zalando Research), "
+                  "https://github.com/zalandoresearch/fashion-mnist",
         "license": "MIT",
         "data_dir": "a folder with the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
                     "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) or with fashion_mnist.npz, "
@@ -72,12 +73,14 @@ SPECS = {
         "class_names": ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
         "train_examples": 10000,
         "test_examples": 10000,
-        "source": "Y. LeCun, C. Cortes, C. Burges, http://yann.lecun.com/exdb/mnist/ (see kzoo/data/embedded/README.md)",
+        "source": "Y. LeCun, C. Cortes, C. Burges, http://yann.lecun.com/exdb/mnist/ "
+                  "(provenance: kzoo/data/embedded/README.md)",
         "license": "CC BY-SA 3.0",
         "data_dir": "none: the data is inside the package",
     },
     "timemachine": {
-        "description": "H. G. Wells, The Time Machine (1895): about 180,000 characters of English text, shipped with kzoo",
+        "description": "H. G. Wells, The Time Machine (1895): about 180,000 characters of English text, "
+                       "shipped with kzoo",
         "task": "text",
         "input_shape": None,
         "num_classes": None,
@@ -105,7 +108,7 @@ _KERAS_CACHE = {
 }
 # What to copy where, for the offline error message ({cache} is the Keras datasets folder).
 _OFFLINE_HINT = {
-    "mnist": "copy mnist.npz (keys x_train, y_train, x_test, y_test) into {cache}/, or the four MNIST IDX files "
+    "mnist": "copy mnist.npz (keys x_train, y_train, x_test, y_test) to {cache}/mnist.npz, or the four MNIST IDX files "
              "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
              "t10k-labels-idx1-ubyte.gz) into {cache}/mnist/",
     "fashion_mnist": "copy the four IDX files of Fashion-MNIST (train-images-idx3-ubyte.gz, "
@@ -241,8 +244,9 @@ def _read_path(name, path):
         return _read_npz(path)
     arrays = _read_folder(name, path)
     if arrays is None:
-        found = sorted(p.name for p in path.iterdir())[:12]
-        raise DataError(f"data_dir {path} holds no {name} data; it contains: {', '.join(found) or 'nothing'}. "
+        found = sorted(p.name for p in path.iterdir())
+        shown = ", ".join(found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
+        raise DataError(f"data_dir {path} holds no {name} data; it contains: {shown or 'nothing'}. "
                         f"For {name} pass {SPECS[name]['data_dir']}.")
     return arrays
 
@@ -372,7 +376,7 @@ def _download(name):
         raise DataError(
             f"Dataset {name} is not on this machine and keras.datasets could not download it "
             f"({type(exc).__name__}: {reason}). To use it offline, {hint}; or pass --data-dir DIR "
-            f"(data_dir=DIR) with {SPECS[name]['data_dir']}."
+            f"(data_dir=DIR) where DIR is {SPECS[name]['data_dir']}."
         ) from exc
 
 
