@@ -1,0 +1,217 @@
+"""Datasets: the registry of built-in and plugin datasets, loading, and checks before training.
+
+A dataset is registered in the ``kzoo.datasets`` entry-point group and names a builder ``f(data_dir=None)``
+that returns a :class:`Dataset`. Listing and describing read the module's ``SPECS`` literal without importing
+it; importing this package imports numpy only, never keras or a framework::
+
+    from kzoo.data import list_datasets, load_dataset
+    list_datasets()                                   # ['cifar10', 'fashion_mnist', 'mnist', ...]
+    ds = load_dataset("fashion_mnist", data_dir="~/data/fashion-mnist")
+    ds.x_train.shape, ds.input_shape, ds.num_classes  # (60000, 28, 28), (28, 28, 1), 10
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from kzoo.errors import DataError, PluginError
+from kzoo.registry import datasets
+
+__all__ = ["Dataset", "dataset_info", "list_datasets", "load_dataset", "validate_dataset"]
+
+TASKS = ("image_classification", "text")
+DEFAULT_DATASET = "mnist_embedded"
+
+
+@dataclass
+class Dataset:
+    """Train and test splits of a dataset, as numpy arrays (images) or one string (text).
+
+    Attributes:
+        name: the registered name.
+        x_train: training images, ``(N, H, W)`` or ``(N, H, W, C)``; ``None`` for text.
+        y_train: integer class labels, ``(N,)``; ``None`` for text.
+        x_test: test images, same layout as ``x_train``; ``None`` for text.
+        y_test: integer class labels of the test images; ``None`` for text.
+        class_names: one name per class, or ``None`` when the classes are unnamed.
+        task: ``"image_classification"`` or ``"text"``.
+        text: the corpus of a text dataset; ``None`` for images.
+    """
+
+    name: str
+    x_train: np.ndarray | None = None
+    y_train: np.ndarray | None = None
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    class_names: list[str] | None = None
+    task: str = "image_classification"
+    text: str | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """One example's shape, channels last: ``(28, 28, 1)`` for MNIST; ``None`` for text."""
+        if self.x_train is None:
+            return None
+        shape = tuple(int(d) for d in self.x_train.shape[1:])
+        return shape + (1,) if len(shape) == 2 else shape
+
+    @property
+    def num_classes(self) -> int | None:
+        """The number of class names, else the largest label plus one; ``None`` for text or no labels."""
+        if self.class_names is not None:
+            return len(self.class_names)
+        labels = [y for y in (self.y_train, self.y_test) if y is not None and y.size]
+        if not labels:
+            return None
+        return int(max(y.max() for y in labels)) + 1
+
+    def __repr__(self):
+        if self.task == "text":
+            return f"Dataset(name={self.name!r}, task='text', characters={len(self.text or '')})"
+        sizes = ", ".join(f"{split}={None if x is None else len(x)}"
+                          for split, x in (("train", self.x_train), ("test", self.x_test)))
+        return (f"Dataset(name={self.name!r}, task={self.task!r}, {sizes}, input_shape={self.input_shape}, "
+                f"num_classes={self.num_classes})")
+
+
+def list_datasets(pattern: str | None = None, *, task: str | None = None) -> list[str]:
+    """Names of the registered datasets, optionally filtered by a shell wildcard and a task.
+
+    Reads metadata only: no dataset module, keras or framework is imported.
+
+    Args:
+        pattern: shell wildcard such as ``"*mnist*"``; ``None`` lists all.
+        task: keep only datasets of this task (``"image_classification"`` or ``"text"``).
+
+    Returns:
+        The sorted display names.
+    """
+    return datasets.names(pattern, task=task)
+
+
+def dataset_info(name: str) -> dict:
+    """Everything the registry knows about a dataset: description, task, shapes, classes, source, licence.
+
+    Raises:
+        UnknownNameError: ``name`` is not registered (the message suggests close names).
+    """
+    return datasets.info(name)
+
+
+def load_dataset(name: str = DEFAULT_DATASET, data_dir: str | os.PathLike | None = None,
+                 limit: int | None = None) -> Dataset:
+    """Load a registered dataset and check it.
+
+    Args:
+        name: registered (``"mnist"``) or qualified (``"kzoo:mnist"``) name. The default, ``mnist_embedded``,
+            ships inside the package and needs neither network nor files.
+        data_dir: a folder or file to read the data from instead of the default location; what it must hold
+            depends on the dataset (see :func:`dataset_info`).
+        limit: keep only the first ``limit`` examples of each split (the first ``limit`` characters of a
+            text); ``None`` keeps everything.
+
+    Returns:
+        The :class:`Dataset`, validated by :func:`validate_dataset`.
+
+    Raises:
+        UnknownNameError: ``name`` is not registered.
+        DataError: the data is missing or malformed, or ``limit`` is not a positive integer.
+        PluginError: a plugin's builder failed to import or did not return a :class:`Dataset`.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise DataError(f"limit must be a positive integer or None. Received: limit={limit!r}.")
+    entry = datasets.resolve(name)
+    builder = entry.load()
+    if data_dir is not None:
+        data_dir = os.path.expanduser(os.fspath(data_dir))
+    dataset = builder(data_dir=data_dir)
+    if not isinstance(dataset, Dataset):
+        raise PluginError(
+            f"Dataset {name!r} from distribution {entry.distribution} {entry.version} returned "
+            f"{type(dataset).__name__}, not a kzoo.data.Dataset."
+        )
+    if limit is not None:
+        if dataset.task == "text" and dataset.text is not None:
+            dataset.text = dataset.text[:limit]
+        elif dataset.task != "text":
+            for split in ("x_train", "y_train", "x_test", "y_test"):
+                array = getattr(dataset, split)
+                if array is not None:
+                    setattr(dataset, split, array[:limit])
+    validate_dataset(dataset)
+    return dataset
+
+
+def validate_dataset(ds: Dataset, num_classes: int | None = None) -> None:
+    """Check that a dataset can be trained on, and say precisely what is wrong if not.
+
+    Image datasets: both splits present and non-empty, images ``(N, H, W)`` or ``(N, H, W, C)`` with 1 or 3
+    channels and the same example shape in both splits, as many labels as images, finite pixel values,
+    integer labels in ``[0, num_classes)``. Text datasets: a non-empty string.
+
+    Args:
+        ds: the dataset to check.
+        num_classes: the number of classes of the model that will train on it; ``None`` uses the dataset's
+            own (:attr:`Dataset.num_classes`).
+
+    Raises:
+        DataError: the first problem found, naming the dataset, the split and the values received.
+    """
+    where = f"Dataset {ds.name!r}"
+    if ds.task not in TASKS:
+        raise DataError(f"{where} has task {ds.task!r}; expected one of: {', '.join(TASKS)}.")
+    if ds.task == "text":
+        if not isinstance(ds.text, str) or not ds.text.strip():
+            received = "no text" if ds.text is None else f"{type(ds.text).__name__} of length {len(ds.text)}"
+            raise DataError(f"{where} is a text dataset but holds {received}; it needs a non-empty string.")
+        return
+    for split in ("train", "test"):
+        _validate_split(where, split, getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}"))
+    if ds.x_train.shape[1:] != ds.x_test.shape[1:]:
+        raise DataError(f"{where}: training and test images differ in shape: {ds.x_train.shape[1:]} (train) vs "
+                        f"{ds.x_test.shape[1:]} (test).")
+    classes = num_classes if num_classes is not None else ds.num_classes
+    source = "the model has" if num_classes is not None else "the dataset has"
+    for split in ("train", "test"):
+        labels = getattr(ds, f"y_{split}")
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= classes:
+            raise DataError(
+                f"{where}: labels of the {split} split must lie in [0, {classes}) because {source} {classes} "
+                f"classes; found labels from {low} to {high}. Use a model with num_classes={high + 1} or "
+                "relabel the data."
+            )
+
+
+def _validate_split(where, split, x, y):
+    """Shape, count, finiteness and label-type checks of one split."""
+    if x is None or y is None:
+        missing = ", ".join(name for name, value in ((f"x_{split}", x), (f"y_{split}", y)) if value is None)
+        raise DataError(f"{where} has no {missing}; an image dataset needs images and labels for train and test.")
+    if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
+        raise DataError(f"{where}: x_{split} and y_{split} must be numpy arrays. Received: "
+                        f"{type(x).__name__} and {type(y).__name__}.")
+    if x.ndim not in (3, 4):
+        raise DataError(f"{where}: x_{split} must be (N, height, width) or (N, height, width, channels). "
+                        f"Received: shape {x.shape}.")
+    if x.ndim == 4 and x.shape[-1] not in (1, 3):
+        raise DataError(f"{where}: x_{split} must have 1 (grayscale) or 3 (RGB) channels in the last axis "
+                        f"(channels last). Received: shape {x.shape} with {x.shape[-1]} channels.")
+    if len(x) == 0:
+        raise DataError(f"{where}: the {split} split is empty (x_{split} has shape {x.shape}).")
+    if y.ndim != 1:
+        raise DataError(f"{where}: y_{split} must be a 1-D array of class indices. Received: shape {y.shape}.")
+    if len(x) != len(y):
+        raise DataError(f"{where}: the {split} split has {len(x)} images but {len(y)} labels; "
+                        "every image needs exactly one label.")
+    if x.dtype.kind not in "uif":
+        raise DataError(f"{where}: x_{split} must hold numbers. Received: dtype {x.dtype}.")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = int(x.size - np.isfinite(x).sum())
+        raise DataError(f"{where}: x_{split} holds {bad} NaN or infinite values; clean or drop those images.")
+    if y.dtype.kind not in "ui":
+        raise DataError(f"{where}: y_{split} must hold integer class indices. Received: dtype {y.dtype}; "
+                        "convert with y.astype('int64') if the values are whole numbers.")
