@@ -1,0 +1,34 @@
+"""``kzoo predict``: top-k classes for image files."""
+
+import click
+
+from kzoo_cli._common import backend_option, console, print_json
+
+
+@click.command("predict")
+@click.argument("checkpoint", type=click.Path())
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--invert/--no-invert", default=None,
+              help="Invert grayscale images (dark ink on light paper). Default: decide from the border.")
+@click.option("--trust", is_flag=True, help="Allow loading unsafe content (Lambda layers). Only for files you trust.")
+@backend_option
+@click.option("--json", "as_json", is_flag=True, help="Print predictions as JSON.")
+def predict_command(checkpoint, images, top_k, invert, trust, backend, as_json):
+    """Classify PNG/JPEG IMAGES with a trained CHECKPOINT (a run folder or .keras file).
+
+    \b
+    Examples:
+      kzoo predict runs/lenet5-mnist_embedded-1 digit.png
+      kzoo predict runs/resnet18-fashion_mnist-1/best.keras shoe.jpg --top-k 5 --json
+    """
+    from kzoo.engine.evaluation import predict
+
+    results = predict(checkpoint, list(images), top_k=top_k, trust=trust, invert=invert, backend=backend)
+    if as_json:
+        print_json(results)
+        return
+    out = console()
+    for result in results:
+        guesses = ", ".join(f"{t['name']} {t['probability']:.3f}" for t in result["top"])
+        out.print(f"{result['image']}: {guesses}", highlight=False)

@@ -1,0 +1,71 @@
+"""``kzoo train``: train a model into a run folder, with progress, checkpoints, resume and plots."""
+
+import sys
+
+import click
+
+from kzoo_cli._common import backend_option, complete_dataset, complete_model, print_json
+
+
+def _model_options(ctx, param, values):
+    from kzoo_cli._common import _parse_model_options
+
+    return _parse_model_options(ctx, param, values)
+
+
+@click.command("train")
+@click.argument("model", required=False, shell_complete=complete_model)
+@click.option("--data", shell_complete=complete_dataset, help="Dataset name (default: the embedded MNIST digits).")
+@click.option("--data-dir", type=click.Path(), help="Read the dataset's files from DIR (IDX .gz, .npz, .txt).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train (default: the model's recipe).")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Batch size.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate.")
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), help="Optimizer.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), help="Decoupled weight decay.")
+@click.option("--schedule", type=click.Choice(["constant", "cosine", "step"]), help="Learning-rate schedule.")
+@click.option("--val-split", type=click.FloatRange(0, 1, max_open=True), help="Fraction of training data held out.")
+@click.option("--early-stopping", type=click.IntRange(min=0), metavar="N", help="Stop after N epochs without improvement.")
+@click.option("--seed", type=int, help="Random seed (default 0).")
+@click.option("--loss", type=click.Choice(["sparse_cce", "cce", "mse", "mae", "bce", "contrastive"]),
+              help="Loss by name (default: sparse categorical cross-entropy).")
+@click.option("--l1", type=click.FloatRange(min=0), help="L1 regularisation factor on every kernel.")
+@click.option("--l2", type=click.FloatRange(min=0), help="L2 regularisation factor on every kernel.")
+@click.option("--clipnorm", type=click.FloatRange(min=0), help="Clip each gradient to this norm.")
+@click.option("--limit", type=click.IntRange(min=0), help="Use only the first N training and test samples.")
+@click.option("--task", type=click.Choice(["lm"]), default=None, help="Train a sequence model as a character LM.")
+@click.option("--engine", type=click.Choice(["auto", "fit", "torch"]), help="Training loop (auto: fastest available).")
+@backend_option
+@click.option("--output", type=click.Path(file_okay=False), help="Run folder (default runs/<model>-<data>-<n>).")
+@click.option("--resume", type=click.Path(file_okay=False), help="Continue a run folder from its last epoch.")
+@click.option("--mixed-precision", is_flag=True, default=None, help="Mixed precision (bf16 on CPU, fp16 on GPU).")
+@click.option("--augment", is_flag=True, default=None, help="Random shifts (and flips where sensible).")
+@click.option("--quiet", "-q", is_flag=True, default=None, help="No progress bar or epoch lines.")
+@click.option("-o", "--option", "options", multiple=True, callback=_model_options, metavar="KEY=VALUE",
+              help="Model option (repeatable); see `kzoo info MODEL`.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file with any of these options.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON.")
+def train_command(model, config_file, resume, as_json, options, **kwargs):
+    """Train MODEL and write a run folder (checkpoints, metrics.csv, curves.png, metrics.json).
+
+    With no other argument it trains offline on the embedded MNIST digits.
+
+    \b
+    Examples:
+      kzoo train lenet5 --epochs 2
+      kzoo train resnet18 --data fashion_mnist --data-dir ~/data/fashion-mnist -o small_stem=true
+      kzoo train lstm --backend tensorflow -o num_layers=2
+      kzoo train --resume runs/lenet5-mnist_embedded-1 --epochs 4
+    """
+    import kzoo
+
+    if model is None and resume is None and config_file is None:
+        raise click.UsageError("Name a MODEL to train (e.g. kzoo train lenet5), or pass --resume DIR or --config FILE.")
+    try:
+        result = kzoo.train(model, config_file=config_file, resume=resume, options=options or None, **kwargs)
+    except kzoo.KzooError as exc:
+        if getattr(exc, "exit_code", 2) == 130:
+            click.echo(str(exc), err=True)
+            sys.exit(130)
+        raise
+    if as_json:
+        print_json(result)

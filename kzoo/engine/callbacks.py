@@ -1,0 +1,153 @@
+"""Keras callbacks of a training run: progress display, atomic checkpoints, NaN guard."""
+
+import json
+import math
+import os
+import time
+
+import keras
+
+from kzoo.engine.checkpoints import atomic_save_model, atomic_save_weights
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Adds ``epoch_time``, ``samples_per_s`` and ``lr`` to the epoch logs (callbacks after it see them)."""
+
+    def __init__(self, samples_per_epoch):
+        super().__init__()
+        self.samples_per_epoch = samples_per_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        elapsed = time.perf_counter() - self._start
+        logs["epoch_time"] = round(elapsed, 3)
+        logs["samples_per_s"] = round(self.samples_per_epoch / elapsed, 1) if elapsed else 0.0
+        optimizer = self.model.optimizer
+        lr = optimizer.learning_rate
+        try:
+            logs["lr"] = float(keras.ops.convert_to_numpy(lr))
+        except Exception:  # a schedule object: evaluate it at the current step
+            logs["lr"] = float(keras.ops.convert_to_numpy(lr(optimizer.iterations)))
+
+
+class RichProgress(keras.callbacks.Callback):
+    """A progress bar per epoch (ETA, samples/s, loss, accuracy) and one summary line per epoch.
+
+    The bar is refreshed at most ``refresh_per_second`` times, so reporting adds no per-batch work beyond
+    what Keras already does.
+    """
+
+    def __init__(self, epochs, steps, batch_size, console=None, metric_names=("loss", "accuracy")):
+        super().__init__()
+        self.epochs, self.steps, self.batch_size = epochs, steps, batch_size
+        self.metric_names = metric_names
+        from rich.console import Console
+
+        self.console = console or Console(stderr=True)
+        self._progress = None
+
+    def _start(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(bar_width=30), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"),
+            console=self.console, transient=True, refresh_per_second=4,
+        )
+        self._progress.start()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._progress is None:
+            self._start()
+        self._task = self._progress.add_task(f"epoch {epoch + 1}/{self.epochs}", total=self.steps,
+                                             rate="", metrics="")
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        done = batch + 1
+        elapsed = time.perf_counter() - self._t0
+        rate = f"{done * self.batch_size / elapsed:,.0f} samples/s" if elapsed > 0 else ""
+        shown = "  ".join(f"{k} {logs[k]:.4f}" for k in self.metric_names if logs and k in logs)
+        self._progress.update(self._task, completed=done, rate=rate, metrics=shown)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._progress.remove_task(self._task)
+        logs = logs or {}
+        parts = [f"epoch {epoch + 1}/{self.epochs}"]
+        for key in ("loss", "accuracy", "perplexity", "val_loss", "val_accuracy", "val_perplexity"):
+            if key in logs:
+                parts.append(f"{key} {logs[key]:.4f}")
+        if "epoch_time" in logs:
+            parts.append(f"{logs['epoch_time']:.1f}s ({logs['samples_per_s']:,.0f} samples/s)")
+        self.console.print("  ".join(parts), highlight=False)
+
+    def on_train_end(self, logs=None):
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """After each good epoch: ``last`` (.keras + .weights.h5) and ``state.json``; ``best`` on improvement.
+
+    Every file is replaced atomically; an epoch whose loss is not finite writes nothing, so the last good
+    checkpoint survives a divergence.
+    """
+
+    def __init__(self, run_dir, monitor="val_accuracy", mode="max", state=None):
+        super().__init__()
+        self.run_dir = run_dir
+        self.monitor, self.mode = monitor, mode
+        self.state = dict(state or {"epochs_done": 0, "best": None, "best_epoch": None})
+
+    def _better(self, value):
+        best = self.state.get("best")
+        if best is None:
+            return True
+        return value > best if self.mode == "max" else value < best
+
+    def save_last(self, epochs_done, interrupted=False):
+        atomic_save_model(self.model, os.path.join(self.run_dir, "last.keras"))
+        atomic_save_weights(self.model, os.path.join(self.run_dir, "last.weights.h5"))
+        self.state.update(epochs_done=epochs_done, interrupted=interrupted)
+        self._write_state()
+
+    def _write_state(self):
+        path = os.path.join(self.run_dir, "state.json")
+        with open(path + ".tmp", "w", encoding="utf-8") as handle:
+            json.dump(self.state, handle, indent=2)
+        os.replace(path + ".tmp", path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        loss = logs.get("loss")
+        if loss is None or not math.isfinite(loss):
+            return
+        value = logs.get(self.monitor, logs.get(self.monitor.replace("val_", ""), -loss if self.mode == "max" else loss))
+        if self._better(value):
+            self.state.update(best=float(value), best_epoch=epoch + 1, monitor=self.monitor)
+            atomic_save_model(self.model, os.path.join(self.run_dir, "best.keras"))
+            atomic_save_weights(self.model, os.path.join(self.run_dir, "best.weights.h5"))
+        self.save_last(epoch + 1)
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop as soon as the training loss is NaN or infinite and remember where."""
+
+    def __init__(self):
+        super().__init__()
+        self.where = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            self.where = (self._epoch + 1, batch + 1)
+            self.model.stop_training = True

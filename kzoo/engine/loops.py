@@ -1,0 +1,70 @@
+"""The training loop and its per-backend seam: the only place in kzoo that may branch on the backend.
+
+``FitLoop`` runs ``keras.Model.fit`` and works for every model on every backend. A backend-specific loop
+registers itself in ``LOOPS`` and says, per model, whether it can take it; ``choose_loop`` falls back to
+``fit`` with a message when it cannot.
+"""
+
+
+class FitLoop:
+    """``keras.Model.fit`` with kzoo's callbacks."""
+
+    name = "fit"
+
+    def supports(self, model, config):
+        return True, ""
+
+    def run(self, model, x, y, *, validation_data, epochs, initial_epoch, batch_size, callbacks):
+        return model.fit(x, y, batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch,
+                         validation_data=validation_data, callbacks=callbacks, verbose=0, shuffle=True)
+
+
+# engine name -> {backend: loop class}; "fit" serves every backend
+LOOPS = {"fit": {"*": FitLoop}}
+
+
+def choose_loop(engine, backend, model, config, notify=print):
+    """The loop for ``--engine`` on ``backend``; "auto" prefers a backend-specific loop, then fit."""
+    candidates = [engine] if engine != "auto" else [name for name in LOOPS if name != "fit"] + ["fit"]
+    for name in candidates:
+        loops = LOOPS.get(name, {})
+        cls = loops.get(backend) or loops.get("*")
+        if cls is None:
+            if engine != "auto":
+                notify(f"--engine {name} is not available on the {backend} backend; using fit.")
+            continue
+        loop = cls()
+        ok, reason = loop.supports(model, config)
+        if ok:
+            return loop
+        if engine != "auto" or name != "fit":
+            notify(f"The {name} engine cannot train {model.name} ({reason}); using fit.")
+    return FitLoop()
+
+
+def seed_everything(seed):
+    """Seed Python, NumPy, the backend and Keras's global seed generator.
+
+    ``keras.utils.set_random_seed`` also imports TensorFlow whenever it is installed (to seed ``tf.data``),
+    which costs seconds and hundreds of MB on the torch and jax backends; it is used on tensorflow only.
+    """
+    import random
+
+    import keras
+    import numpy as np
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        keras.utils.set_random_seed(seed)
+        return
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+
+    global_state.set_global_attribute("global_random_seed", seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if backend == "torch":
+        import torch
+
+        torch.manual_seed(seed)

@@ -1,0 +1,319 @@
+"""``kzoo.train``: train any registered model on a registered dataset into a run folder.
+
+A run folder holds ``config.yaml`` (the resolved configuration, versions, backend, seed, machine),
+``last``/``best`` checkpoints (``.keras`` and ``.weights.h5``), ``state.json``, ``metrics.csv``,
+``curves.png``, and after the final evaluation ``metrics.json`` and ``confusion_matrix.png``.
+"""
+
+import os
+import platform
+import re
+import sys
+
+from kzoo.engine import config as cfg
+from kzoo.errors import CheckpointError, KzooError
+
+
+class TrainingInterrupted(KzooError):
+    """Ctrl-C: a resumable checkpoint was saved."""
+
+    exit_code = 130
+
+
+class TrainingDiverged(KzooError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = 3
+
+
+def next_run_dir(model, data, root="runs"):
+    """``runs/<model>-<data>-<n>`` with the first unused ``n``."""
+    stem = re.sub(r"[^\w.-]+", "_", f"{model}-{data}")
+    taken = {int(m.group(1)) for name in (os.listdir(root) if os.path.isdir(root) else [])
+             if (m := re.fullmatch(re.escape(stem) + r"-(\d+)", name))}
+    n = 1
+    while n in taken:
+        n += 1
+    return os.path.join(root, f"{stem}-{n}")
+
+
+def environment():
+    """Versions and machine, recorded in every run's config."""
+    import importlib.metadata
+
+    import keras
+
+    versions = {}
+    for package in ("kzoo", "keras", "torch", "tensorflow", "tensorflow-cpu", "jax", "numpy"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return {"backend": keras.backend.backend(), "versions": versions, "python": sys.version.split()[0],
+            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                        "cpu_count": os.cpu_count(), "accelerator": accelerator()}}
+
+
+def accelerator():
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            return gpus[0].name if gpus else "cpu"
+        if backend == "jax":
+            import jax
+
+            return str(jax.devices()[0])
+    except Exception:  # the record is informative only
+        return "unknown"
+    return "cpu"
+
+
+def make_optimizer(config, steps_per_epoch):
+    import keras
+
+    schedule = config.lr
+    total = max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "cosine":
+        schedule = keras.optimizers.schedules.CosineDecay(config.lr, decay_steps=total)
+    elif config.schedule == "step":  # x0.1 at 50% and 75% of training
+        bounds = [int(total * 0.5), int(total * 0.75)]
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(bounds, [config.lr, config.lr * 0.1, config.lr * 0.01])
+    common = {"learning_rate": schedule}
+    if config.clipnorm:
+        common["clipnorm"] = config.clipnorm
+    if config.weight_decay and config.optimizer != "adamw":
+        common["weight_decay"] = config.weight_decay
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(**common)
+    if config.optimizer == "momentum":
+        return keras.optimizers.SGD(momentum=0.9, nesterov=True, **common)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(**common)
+    return keras.optimizers.AdamW(weight_decay=config.weight_decay or 0.004, **common)
+
+
+def apply_kernel_regularization(model, l1, l2):
+    """The notes' ``Loss = Original Loss + lambda * Regularization``: L1/L2 on every kernel."""
+    import keras
+
+    if not (l1 or l2):
+        return 0
+    count = 0
+    for variable in model.trainable_weights:
+        if variable.path.endswith("kernel") or variable.path.endswith("/kernel"):
+            variable.regularizer = keras.regularizers.L1L2(l1=l1, l2=l2)
+            count += 1
+    return count
+
+
+def augmentation(input_shape, data_name):
+    """Random shifts for every image dataset, plus horizontal flips where mirror images are still valid."""
+    from keras import layers
+
+    steps = [layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="augment_shift")]
+    if data_name not in ("mnist", "mnist_embedded"):  # a mirrored digit is not the same digit
+        steps.insert(0, layers.RandomFlip("horizontal", name="augment_flip"))
+    return steps
+
+
+def with_augmentation(model, steps):
+    import keras
+
+    inputs = keras.Input(shape=model.inputs[0].shape[1:], name="image")
+    x = inputs
+    for layer in steps:
+        x = layer(x)
+    return keras.Model(inputs, model(x), name=model.name)
+
+
+def _console(quiet):
+    from rich.console import Console
+
+    return Console(stderr=True, quiet=quiet, soft_wrap=True)
+
+
+def _save_config(run_dir, config, prepared, env, task):
+    import yaml
+
+    data = cfg.as_dict(config)
+    data.update({"class_names": prepared.class_names, "input_shape": list(prepared.input_shape),
+                 "num_classes": prepared.num_classes, "task_kind": task.name, **env})
+    with open(os.path.join(run_dir, "config.yaml.tmp"), "w", encoding="utf-8") as handle:
+        yaml.safe_dump(data, handle, sort_keys=False)
+    os.replace(os.path.join(run_dir, "config.yaml.tmp"), os.path.join(run_dir, "config.yaml"))
+
+
+def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
+    """Train a registered model (``kzoo train``); returns a dict with the run folder and final metrics.
+
+    Args:
+        model: registered model name (may come from ``config_file`` or the resumed run instead).
+        data: registered dataset name; default: the model recipe's, else the embedded MNIST.
+        config_file: YAML with any train option; explicit keyword arguments win.
+        resume: a run folder to continue from its last completed epoch, optimizer state included.
+        **kwargs: any :class:`kzoo.engine.config.TrainConfig` field (epochs, batch_size, lr, optimizer, ...);
+            ``options`` holds model options.
+
+    Raises:
+        TrainingInterrupted: on Ctrl-C, after saving a resumable checkpoint.
+        TrainingDiverged: when the loss becomes NaN (the last good checkpoint is kept).
+    """
+    from kzoo.backend import set_backend
+
+    state = None
+    if resume:
+        state, stored = _load_resume(resume)
+        explicit = {k: v for k, v in kwargs.items() if v is not None and k != "options"}
+        stored.update(explicit)
+        config = cfg.resolve(stored, config_file=config_file)
+        run_dir = resume
+    else:
+        explicit = dict(kwargs, model=model, data=data)
+        model_name = model or (cfg.load_yaml(config_file).get("model") if config_file else None)
+        if not model_name:
+            raise KzooError("Name a model to train, e.g. `kzoo train lenet5`.")
+        from kzoo.registry import model_info
+
+        recipe = model_info(model_name).get("recipe", {})
+        config = cfg.resolve(explicit, recipe=recipe, config_file=config_file)
+        run_dir = None
+
+    backend = set_backend(config.backend)
+    config.backend = backend
+    console = _console(config.quiet)
+
+    import keras
+
+    from kzoo.data import load_dataset, validate_dataset
+    from kzoo.engine.callbacks import EpochClock, RichProgress, RunCheckpoint, StopOnNaN
+    from kzoo.engine.evaluation import plot_confusion_matrix, plot_curves, write_json
+    from kzoo.engine.loops import choose_loop, seed_everything
+    from kzoo.engine.tasks import task_for
+    from kzoo.registry import create_model, model_info, resolve_model_options
+
+    info = model_info(config.model)
+    _, _, config.options = resolve_model_options(config.model, config.options or {})
+    task = task_for(info, config)
+    seed_everything(config.seed)
+    if config.mixed_precision:
+        keras.mixed_precision.set_dtype_policy("mixed_float16" if accelerator() not in ("cpu", "unknown")
+                                               else "mixed_bfloat16")
+
+    dataset = load_dataset(config.data, data_dir=config.data_dir)
+    prepared = task.prepare(dataset, config)
+    if dataset.task == "image_classification":
+        validate_dataset(dataset)
+
+    if state is not None:
+        from kzoo.engine.checkpoints import load_model
+
+        net = load_model(os.path.join(run_dir, "last.keras"), compile=True)
+    else:
+        net = create_model(config.model, input_shape=prepared.input_shape, num_classes=prepared.num_classes,
+                           **config.options)
+        if config.augment and len(prepared.input_shape) == 3:
+            net = with_augmentation(net, augmentation(prepared.input_shape, config.data))
+    apply_kernel_regularization(net, config.l1, config.l2)
+
+    y_train = task.targets(prepared.y_train, prepared.num_classes, config.loss)
+    y_val = task.targets(prepared.y_val, prepared.num_classes, config.loss) if prepared.y_val is not None else None
+    n_train = len(prepared.y_train)
+    steps = -(-n_train // config.batch_size)
+    if state is None or net.optimizer is None:
+        net.compile(optimizer=make_optimizer(config, steps), loss=task.loss(config.loss),
+                    metrics=task.metrics(config.loss))
+
+    if run_dir is None:
+        run_dir = config.output or next_run_dir(config.model, config.data)
+        if os.path.exists(os.path.join(run_dir, "last.keras")):
+            raise KzooError(f"{run_dir} already holds a run; resume it with --resume {run_dir} or choose "
+                            f"another --output.")
+        os.makedirs(run_dir, exist_ok=True)
+        config.output = run_dir
+    _save_config(run_dir, config, prepared, environment(), task)
+
+    has_val = prepared.x_val is not None
+    monitor = task.monitor if has_val else task.monitor.replace("val_", "")
+    checkpoint = RunCheckpoint(run_dir, monitor=monitor, mode="min" if "loss" in monitor or "perplexity" in monitor
+                               else "max", state=state)
+    nan_guard = StopOnNaN()
+    callbacks = [EpochClock(n_train), nan_guard, checkpoint,
+                 keras.callbacks.CSVLogger(os.path.join(run_dir, "metrics.csv"), append=state is not None)]
+    if config.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss" if has_val else "loss",
+                                                       patience=config.early_stopping, restore_best_weights=False))
+    if not config.quiet:
+        callbacks.insert(1, RichProgress(config.epochs, steps, config.batch_size, console=console))
+
+    initial_epoch = state["epochs_done"] if state else 0
+    if initial_epoch >= config.epochs:
+        raise KzooError(f"{run_dir} already trained {initial_epoch} epochs; pass --epochs N with N > "
+                        f"{initial_epoch} to train further.")
+    loop = choose_loop(config.engine, backend, net, config, notify=lambda m: console.print(f"[yellow]{m}[/yellow]"))
+    console.print(f"Training [bold]{config.model}[/bold] on {config.data} ({n_train:,} samples) with {backend} "
+                  f"({loop.name} engine) -> {run_dir}", highlight=False)
+    validation = (prepared.x_val, y_val) if has_val else None
+    try:
+        loop.run(net, prepared.x_train, y_train, validation_data=validation, epochs=config.epochs,
+                 initial_epoch=initial_epoch, batch_size=config.batch_size, callbacks=callbacks)
+    except KeyboardInterrupt:
+        for callback in callbacks:
+            if isinstance(callback, RichProgress):
+                callback.on_train_end()
+        checkpoint.set_model(net)
+        checkpoint.save_last(checkpoint.state.get("epochs_done", initial_epoch), interrupted=True)
+        raise TrainingInterrupted(
+            f"Interrupted. A resumable checkpoint is in {run_dir}; continue with: kzoo train --resume {run_dir}"
+        ) from None
+    if os.path.exists(os.path.join(run_dir, "metrics.csv")):
+        plot_curves(os.path.join(run_dir, "metrics.csv"), os.path.join(run_dir, "curves.png"))
+    if nan_guard.where is not None:
+        epoch, batch = nan_guard.where
+        raise TrainingDiverged(
+            f"The loss became NaN at epoch {epoch}, batch {batch}; training stopped. The last good checkpoint "
+            f"({checkpoint.state.get('epochs_done', 0)} epochs) is kept in {run_dir}. Try a lower --lr "
+            f"(now {config.lr}) or --clipnorm 1.0."
+        )
+
+    best = os.path.join(run_dir, "best.weights.h5")
+    if os.path.exists(best):
+        net.load_weights(best)
+    report = task.evaluate(net, prepared.x_test, prepared.y_test, class_names=prepared.class_names,
+                           loss=config.loss)
+    report.update({"model": config.model, "data": config.data, "split": "test",
+                   "best_epoch": checkpoint.state.get("best_epoch"), "epochs_done": checkpoint.state.get("epochs_done")})
+    write_json(report, os.path.join(run_dir, "metrics.json"))
+    if "confusion_matrix" in report:
+        plot_confusion_matrix(report, os.path.join(run_dir, "confusion_matrix.png"))
+    headline = "  ".join(f"{k} {report[k]:.4f}" for k in ("accuracy", "loss", "perplexity", "pair_accuracy")
+                         if k in report)
+    console.print(f"[bold]test[/bold]  {headline}  (best epoch {report['best_epoch']}) -> {run_dir}", highlight=False)
+    return {"run_dir": run_dir, **report}
+
+
+def _load_resume(run_dir):
+    import json
+
+    import yaml
+
+    if not os.path.isdir(run_dir):
+        raise CheckpointError(f"No such run folder: {run_dir}")
+    paths = {name: os.path.join(run_dir, name) for name in ("config.yaml", "state.json", "last.keras")}
+    missing = [name for name, path in paths.items() if not os.path.exists(path)]
+    if missing:
+        raise CheckpointError(f"{run_dir} cannot be resumed: it has no {', '.join(missing)}.")
+    with open(paths["state.json"], encoding="utf-8") as handle:
+        state = json.load(handle)
+    with open(paths["config.yaml"], encoding="utf-8") as handle:
+        stored = yaml.safe_load(handle)
+    stored = {k: v for k, v in stored.items() if k in cfg.FIELDS}
+    return state, stored
