@@ -5,8 +5,9 @@ https://arxiv.org/abs/1512.03385
 
 The layout is torchvision's "ResNet v1.5": a bottleneck block downsamples with its 3x3 convolution (not its
 first 1x1), convolutions have no bias, and BatchNorm uses torch's epsilon 1e-5 and momentum 0.1 (Keras 0.9).
-The 7x7/2 stem, the 3x3/2 max pooling and every strided 3x3 convolution use explicit symmetric zero
-padding followed by a ``valid`` convolution, so every feature map has exactly torchvision's size and alignment.
+The 7x7/2 stem, the 3x3/2 max pooling and every strided 3x3 convolution get explicit symmetric zero padding
+and no padding of their own, so every feature map has exactly torchvision's size and alignment (zeros pad the
+max pooling like torch's -inf would, since its input comes out of a ReLU).
 
 Small inputs: the default stem divides the input by 32 in total; inputs under 32x32 (MNIST's 28x28) are
 resized to 32x32 in the graph, so the last stage sees 1x1 maps. For 28x28 or 32x32 data the recommended
