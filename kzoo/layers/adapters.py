@@ -14,11 +14,16 @@ def image_inputs(input_shape, *, default_shape, min_size=1, image_size=None, nam
         input_shape: ``(height, width, channels)`` of the data, or ``None`` for ``default_shape``.
         default_shape: the family's canonical input shape.
         min_size: the smallest side the architecture can process; smaller inputs are resized up to it.
-        image_size: resize every input to ``image_size x image_size`` first (``None``: only when needed).
+        image_size: resize every input to ``image_size x image_size`` first (``None``: only when needed); it
+            must be at least ``min_size``.
 
     Returns:
         ``(inputs, x)``: the ``keras.Input`` and the tensor the architecture starts from.
     """
+    if image_size is not None and image_size < min_size:
+        raise ValueError(
+            f"image_size must be at least {min_size} for this architecture. Received: image_size={image_size}"
+        )
     shape = tuple(input_shape) if input_shape is not None else tuple(default_shape)
     if len(shape) == 2:  # a grayscale (H, W) image gets its channel axis
         shape = (*shape, 1)
