@@ -24,10 +24,9 @@ class ContrastiveLoss(keras.losses.Loss):
         self.margin = float(margin)
 
     def call(self, y_true, y_pred):
-        distance = ops.convert_to_tensor(y_pred)
-        similar = ops.reshape(ops.cast(y_true, distance.dtype), ops.shape(distance))
-        loss = similar * ops.square(distance) + (1.0 - similar) * ops.square(ops.relu(self.margin - distance))
-        return ops.mean(loss, axis=-1) if len(distance.shape) > 1 else loss
+        similar = ops.reshape(ops.cast(y_true, y_pred.dtype), ops.shape(y_pred))
+        loss = similar * ops.square(y_pred) + (1.0 - similar) * ops.square(ops.relu(self.margin - y_pred))
+        return ops.mean(loss, axis=-1) if len(y_pred.shape) > 1 else loss
 
     def get_config(self):
         return {**super().get_config(), "margin": self.margin}
