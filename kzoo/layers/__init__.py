@@ -1,6 +1,17 @@
 """Building blocks shared by the model families. Like the models, these modules import only ``keras``."""
 
 from kzoo.layers.adapters import classifier_head, image_inputs, sequence_inputs
-from kzoo.layers.pooling import POOLING_KINDS, pool2d
+from kzoo.layers.distance import EuclideanDistance
+from kzoo.layers.losses import ContrastiveLoss
+from kzoo.layers.pooling import POOLING_KINDS, StochasticPooling2D, pool2d
 
-__all__ = ["POOLING_KINDS", "classifier_head", "image_inputs", "pool2d", "sequence_inputs"]
+__all__ = [
+    "POOLING_KINDS",
+    "ContrastiveLoss",
+    "EuclideanDistance",
+    "StochasticPooling2D",
+    "classifier_head",
+    "image_inputs",
+    "pool2d",
+    "sequence_inputs",
+]
