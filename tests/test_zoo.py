@@ -8,9 +8,11 @@ from kzoo.testing import check_model, check_param_count
 ALL = kzoo.list_models()
 # building these at their canonical size allocates >100 MB of weights: still run by .ci/run, marked slow
 LARGE = {name for name in ALL if (kzoo.model_info(name).get("params") or 0) > 30_000_000}
+# saving and reloading these takes several seconds each
+HEAVY = LARGE | {"resnet50", "densenet169", "densenet201"}
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in ALL])
 def test_model_builds_trains_and_round_trips(name, tmp_path):
     check_model(name, tmp_path=tmp_path)
 

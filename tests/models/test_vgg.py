@@ -25,7 +25,7 @@ def conv_filters(model):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(PARAMS))
+@pytest.mark.parametrize("name", ["vgg16"])  # every variant's count is checked by tests/test_zoo.py
 def test_params_at_canonical_config(name):
     model = kzoo.create_model(name)
     assert model.input_shape == (None, 224, 224, 3)
