@@ -7,7 +7,7 @@ import time
 
 import keras
 
-from kzoo.engine.checkpoints import atomic_save_model, atomic_save_weights
+from kzoo.engine.checkpoints import atomic_copy, atomic_save_model, atomic_save_weights
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -128,11 +128,13 @@ class RunCheckpoint(keras.callbacks.Callback):
         if loss is None or not math.isfinite(loss):
             return
         value = logs.get(self.monitor, logs.get(self.monitor.replace("val_", ""), -loss if self.mode == "max" else loss))
-        if self._better(value):
+        improved = self._better(value)
+        if improved:
             self.state.update(best=float(value), best_epoch=epoch + 1, monitor=self.monitor)
-            atomic_save_model(self.model, os.path.join(self.run_dir, "best.keras"))
-            atomic_save_weights(self.model, os.path.join(self.run_dir, "best.weights.h5"))
         self.save_last(epoch + 1)
+        if improved:  # best = a copy of this epoch's last (copying is cheaper than serialising twice)
+            for suffix in (".keras", ".weights.h5"):
+                atomic_copy(os.path.join(self.run_dir, "last" + suffix), os.path.join(self.run_dir, "best" + suffix))
 
 
 class StopOnNaN(keras.callbacks.Callback):

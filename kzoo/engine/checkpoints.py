@@ -27,6 +27,13 @@ def _atomic_write(path, write):
             os.unlink(tmp)
 
 
+def atomic_copy(source, path):
+    """Copy a finished checkpoint file atomically."""
+    import shutil
+
+    _atomic_write(path, lambda tmp: shutil.copyfile(source, tmp))
+
+
 def atomic_save_model(model, path, *, overwrite=True):
     """Save a whole model (``.keras``) atomically."""
     if os.path.exists(path) and not overwrite:
