@@ -37,11 +37,19 @@ OPTION_TYPES = ("bool", "int", "float", "str", "ints", "floats")
 
 
 def plugins_disabled():
+    """``KZOO_DISABLE_PLUGINS=1``: third-party entry points are ignored; built-ins keep working."""
     return os.environ.get("KZOO_DISABLE_PLUGINS", "").lower() in ("1", "true", "yes")
 
 
 def strict_plugins():
+    """``KZOO_STRICT_PLUGINS=1``: any broken third-party plugin makes listing and building fail."""
     return os.environ.get("KZOO_STRICT_PLUGINS", "").lower() in ("1", "true", "yes")
+
+
+def first_line(exc):
+    """The first line of an exception's message (``""`` when it has none)."""
+    lines = str(exc).splitlines()
+    return lines[0] if lines else ""
 
 
 def _normalize(dist_name):
@@ -251,7 +259,7 @@ class Entry:
         try:
             card, specs = read_module_metadata(self.module)
         except Exception as exc:  # a broken plugin must not break listing
-            return self._base_info(), f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            return self._base_info(), f"{type(exc).__name__}: {first_line(exc)}"
         row = specs.get(self.name) or specs.get(self.attr) or {}
         info = merge_card(card, row)
         info.update(self._base_info())
@@ -276,10 +284,9 @@ class Entry:
         try:
             return self.entry_point.load()
         except Exception as exc:
-            first = str(exc).splitlines()[0] if str(exc) else ""
             raise PluginError(
                 f"{self.name!r} could not be loaded: distribution {self.distribution} {self.version} failed to "
-                f"import {self.value} ({type(exc).__name__}: {first})."
+                f"import {self.value} ({type(exc).__name__}: {first_line(exc)})."
             ) from exc
 
 
@@ -386,11 +393,40 @@ datasets = Registry(DATASET_GROUP, "dataset")
 # --------------------------------------------------------------------------------------------------------------
 
 
-def list_models(pattern=None, *, task=None, family=None):
+def broken_plugins():
+    """``{distribution: first error}`` of every third-party distribution whose metadata cannot be read."""
+    broken = {}
+    for registry in (models, datasets):
+        for entry in registry._index[1].values():
+            error = entry.info["error"]
+            if error and not entry.builtin:
+                broken.setdefault(entry.distribution, f"{entry.name}: {error}")
+    return broken
+
+
+def require_healthy_plugins(strict=False):
+    """In strict mode (``strict`` or ``KZOO_STRICT_PLUGINS=1``), raise if any third-party plugin is broken.
+
+    Raises:
+        PluginError: naming every broken distribution and its first error.
+    """
+    if not (strict or strict_plugins()):
+        return
+    broken = broken_plugins()
+    if broken:
+        details = "; ".join(f"{dist} ({error})" for dist, error in sorted(broken.items()))
+        raise PluginError(f"Strict plugin mode (--strict or KZOO_STRICT_PLUGINS=1): broken plugin "
+                          f"distributions: {details}.")
+
+
+def list_models(pattern=None, *, task=None, family=None, strict=False):
     """Names of the registered models, optionally filtered by a shell wildcard (``"resnet*"``), task or family.
 
-    Reads metadata only: no model module, keras or framework is imported.
+    Reads metadata only: no model module, keras or framework is imported. A broken plugin's models are listed
+    (their info says ``status: broken``) unless ``strict`` or ``KZOO_STRICT_PLUGINS=1``, which raise
+    :class:`PluginError` instead.
     """
+    require_healthy_plugins(strict)
     return models.names(pattern, task=task, family=family)
 
 
@@ -415,6 +451,7 @@ def _check_shape(name, input_shape):
 
 def resolve_model_options(name, options):
     """Validate user options for ``name`` and return ``(entry, info, clean_options)``."""
+    require_healthy_plugins()
     entry = models.resolve(name)
     info = entry.info
     if info["status"] == "broken":
@@ -449,15 +486,12 @@ def create_model(name, *, input_shape=None, num_classes=None, **options):
     builder = entry.load()
     try:
         return builder(input_shape=input_shape, num_classes=num_classes, **clean)
-    except ValueError as exc:
-        if entry.builtin:
-            raise OptionError(f"Cannot build {name}: {exc}") from exc
-        raise PluginError(f"{name!r} from {entry.distribution} failed to build: {exc}") from exc
     except Exception as exc:
         if entry.builtin:
+            if isinstance(exc, ValueError):
+                raise OptionError(f"Cannot build {name}: {exc}") from exc
             raise
-        first = str(exc).splitlines()[0] if str(exc) else ""
         raise PluginError(
             f"{name!r} from distribution {entry.distribution} {entry.version} failed to build "
-            f"({type(exc).__name__}: {first})."
+            f"({type(exc).__name__}: {first_line(exc)})."
         ) from exc
