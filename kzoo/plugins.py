@@ -26,13 +26,15 @@ from kzoo.registry import (
 LAYER_GROUP = "kzoo.layers"
 CHECK_TIMEOUT_S = 300
 
-# Runs in the child process of check_imports: import each "module[:attr]" and report what failed.
+# Runs in the child process of check_imports: with the parent's sys.path (argv[1], JSON), import each
+# "module[:attr]" (argv[2:]) and print what failed.
 _CHECK_SCRIPT = """
 import importlib, json, sys
+sys.path[:] = json.loads(sys.argv[1])
 from kzoo.backend import set_backend
 set_backend()
 errors = {}
-for value in sys.argv[1:]:
+for value in sys.argv[2:]:
     module, _, attr = value.partition(":")
     try:
         obj = importlib.import_module(module.strip())
@@ -48,8 +50,15 @@ print(json.dumps(errors))
 
 
 def distribution_for_package(package):
-    """The distribution that installs the top-level import package ``package`` (or ``None``)."""
+    """The installed distribution that provides the import package ``package``, or ``None``.
+
+    A distribution whose ``kzoo.layers`` entry point names a module of the package comes first; otherwise the
+    distribution whose files install the package's top level.
+    """
     top = package.split(".")[0]
+    for ep in importlib.metadata.entry_points(group=LAYER_GROUP):
+        if ep.value.split(":")[0].strip().split(".")[0] == top and getattr(ep, "dist", None) is not None:
+            return ep.dist.metadata["Name"]
     dists = importlib.metadata.packages_distributions().get(top, [])
     return dists[0] if dists else None
 
@@ -123,6 +132,8 @@ def explain_missing_layers(missing, failures):
 def check_imports(values, *, timeout=CHECK_TIMEOUT_S):
     """Import entry-point values (``"module"`` or ``"module:attr"``) in a fresh Python process.
 
+    The child process gets this process's ``sys.path`` and environment (so ``KERAS_BACKEND``).
+
     Args:
         values: what to import; an ``attr`` must resolve to a callable.
         timeout: seconds before the child process is stopped and every value reported as failed.
@@ -133,8 +144,8 @@ def check_imports(values, *, timeout=CHECK_TIMEOUT_S):
     if not values:
         return {}
     try:
-        done = subprocess.run([sys.executable, "-c", _CHECK_SCRIPT, *values], capture_output=True, text=True,
-                              timeout=timeout)
+        done = subprocess.run([sys.executable, "-c", _CHECK_SCRIPT, json.dumps(sys.path), *values],
+                              capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return dict.fromkeys(values, f"TimeoutExpired: importing took more than {timeout} s")
     lines = done.stdout.strip().splitlines()

@@ -61,26 +61,32 @@ def _normalize(dist_name):
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _find_spec(fullname, search_path):
+    """The spec of ``fullname`` from an already imported module or the ``sys.meta_path`` finders (no import)."""
+    loaded = sys.modules.get(fullname)
+    spec = getattr(loaded, "__spec__", None) if loaded is not None else None
+    if spec is not None:
+        return spec
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        try:
+            spec = find_spec(fullname, search_path)
+        except Exception:  # a third-party finder that cannot answer for this name
+            spec = None
+        if spec is not None:
+            return spec
+    return None
+
+
 def _find_source(module_name):
     """The file that defines ``module_name``, located through ``sys.meta_path`` without executing anything."""
     search_path = None
     spec = None
     parts = module_name.split(".")
     for depth in range(1, len(parts) + 1):
-        fullname = ".".join(parts[:depth])
-        loaded = sys.modules.get(fullname)
-        spec = getattr(loaded, "__spec__", None) if loaded is not None else None
-        if spec is None:
-            for finder in sys.meta_path:
-                find_spec = getattr(finder, "find_spec", None)
-                if find_spec is None:
-                    continue
-                try:
-                    spec = find_spec(fullname, search_path)
-                except Exception:  # a third-party finder that cannot answer for this name
-                    spec = None
-                if spec is not None:
-                    break
+        spec = _find_spec(".".join(parts[:depth]), search_path)
         if spec is None:
             return None
         search_path = spec.submodule_search_locations
@@ -88,13 +94,36 @@ def _find_source(module_name):
 
 
 @functools.lru_cache(maxsize=None)
-def read_module_metadata(module_name):
-    """Return ``(MODEL_CARD, SPECS)`` of a module, read from its source as literals."""
+def _parse_module(module_name):
+    """``(origin, ast.Module)`` of a module's source, found and parsed without executing it."""
     origin = _find_source(module_name)
     if origin is None or not origin.endswith(".py"):
         raise ModuleNotFoundError(f"No module named {module_name!r}")
     with open(origin, encoding="utf-8") as handle:
-        tree = ast.parse(handle.read(), filename=origin)
+        return origin, ast.parse(handle.read(), filename=origin)
+
+
+@functools.lru_cache(maxsize=None)
+def missing_imports(module_name):
+    """Top-level packages that ``module_name`` imports unconditionally but that cannot be found.
+
+    Only module-level ``import x`` / ``from x import y`` statements count (not those inside ``try``, ``if``
+    or functions); the packages are looked up by the import system's finders, never imported.
+    """
+    _, tree = _parse_module(module_name)
+    wanted = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            wanted.extend(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            wanted.append(node.module.split(".")[0])
+    return tuple(dict.fromkeys(name for name in wanted if _find_spec(name, None) is None))
+
+
+@functools.lru_cache(maxsize=None)
+def read_module_metadata(module_name):
+    """Return ``(MODEL_CARD, SPECS)`` of a module, read from its source as literals."""
+    origin, tree = _parse_module(module_name)
     found = {}
     for node in tree.body:
         if isinstance(node, ast.Assign):
@@ -255,15 +284,21 @@ class Entry:
 
     @functools.cached_property
     def metadata(self):
-        """``(info, error)``: the merged card and spec row, or the first line of why it cannot be read."""
+        """``(info, error)``: the merged card and spec row, and the first line of why the entry is broken.
+
+        Broken means, without importing anything: the module's source cannot be found or parsed, its
+        ``MODEL_CARD``/``SPECS`` are not plain literals, or a package it imports at module level is missing.
+        """
         try:
             card, specs = read_module_metadata(self.module)
+            missing = missing_imports(self.module)
         except Exception as exc:  # a broken plugin must not break listing
             return self._base_info(), f"{type(exc).__name__}: {first_line(exc)}"
         row = specs.get(self.name) or specs.get(self.attr) or {}
         info = merge_card(card, row)
         info.update(self._base_info())
-        return info, None
+        error = f"ModuleNotFoundError: No module named {missing[0]!r} (imported by {self.module})" if missing else None
+        return info, error
 
     def _base_info(self):
         return {
@@ -324,7 +359,8 @@ class Registry:
     def reset(self):
         """Forget what was discovered (tests install throwaway distributions)."""
         self.__dict__.pop("_index", None)
-        read_module_metadata.cache_clear()
+        for cached in (_parse_module, missing_imports, read_module_metadata):
+            cached.cache_clear()
 
     @property
     def clashes(self):
