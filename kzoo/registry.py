@@ -14,6 +14,11 @@ Name resolution rules:
 * kzoo and a plugin register the same name: the built-in keeps the plain name, and both stay reachable as
   ``<distribution>:<name>``; the clash is reported by ``kzoo plugins``;
 * two plugins register the same name: the plain name is an error that names both distributions.
+
+A plugin is *broken* when its metadata cannot be read or a package its module imports at module level is
+missing (both found without importing it); its models stay listed with ``status: broken`` and using one raises
+:class:`~kzoo.errors.PluginError`. ``KZOO_STRICT_PLUGINS=1`` makes any broken plugin fatal for listing and
+building; ``KZOO_DISABLE_PLUGINS=1`` ignores every third-party entry point.
 """
 
 from __future__ import annotations
