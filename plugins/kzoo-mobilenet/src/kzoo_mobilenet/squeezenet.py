@@ -10,7 +10,8 @@ Layout: conv1 64@3x3/2 + ReLU, max pool 3/2, fire2-3, max pool, fire4-5, max poo
 then the classifier. The paper's conv10 (a 1x1 convolution to ``num_classes`` followed by global average
 pooling) is written as global average pooling followed by the Dense ``logits``: the same parameters and,
 as both are linear, the same scores, except that the ReLU the reference code puts on the class maps is
-dropped (it only clips scores). Max pools floor (Keras "valid"); at 224x224 this equals the reference
+dropped (it only clips scores). Running the classifier after pooling also makes it 169x cheaper: 0.263 G
+multiply-accumulates per 224x224 image instead of the reference's 0.350 G. Max pools floor (Keras "valid"); at 224x224 this equals the reference
 code's ``ceil_mode=True``.
 
 The smallest side the network can process is 31 (the last pool then sees a 3x3 map); smaller inputs such as
