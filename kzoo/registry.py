@@ -14,6 +14,11 @@ Name resolution rules:
 * kzoo and a plugin register the same name: the built-in keeps the plain name, and both stay reachable as
   ``<distribution>:<name>``; the clash is reported by ``kzoo plugins``;
 * two plugins register the same name: the plain name is an error that names both distributions.
+
+A plugin is *broken* when its metadata cannot be read or a package its module imports at module level is
+missing (both found without importing it); its models stay listed with ``status: broken`` and using one raises
+:class:`~kzoo.errors.PluginError`. ``KZOO_STRICT_PLUGINS=1`` makes any broken plugin fatal for listing and
+building; ``KZOO_DISABLE_PLUGINS=1`` ignores every third-party entry point.
 """
 
 from __future__ import annotations
@@ -37,11 +42,19 @@ OPTION_TYPES = ("bool", "int", "float", "str", "ints", "floats")
 
 
 def plugins_disabled():
+    """``KZOO_DISABLE_PLUGINS=1``: third-party entry points are ignored; built-ins keep working."""
     return os.environ.get("KZOO_DISABLE_PLUGINS", "").lower() in ("1", "true", "yes")
 
 
 def strict_plugins():
+    """``KZOO_STRICT_PLUGINS=1``: any broken third-party plugin makes listing and building fail."""
     return os.environ.get("KZOO_STRICT_PLUGINS", "").lower() in ("1", "true", "yes")
+
+
+def first_line(exc):
+    """The first line of an exception's message (``""`` when it has none)."""
+    lines = str(exc).splitlines()
+    return lines[0] if lines else ""
 
 
 def _normalize(dist_name):
@@ -53,26 +66,32 @@ def _normalize(dist_name):
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _find_spec(fullname, search_path):
+    """The spec of ``fullname`` from an already imported module or the ``sys.meta_path`` finders (no import)."""
+    loaded = sys.modules.get(fullname)
+    spec = getattr(loaded, "__spec__", None) if loaded is not None else None
+    if spec is not None:
+        return spec
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        try:
+            spec = find_spec(fullname, search_path)
+        except Exception:  # a third-party finder that cannot answer for this name
+            spec = None
+        if spec is not None:
+            return spec
+    return None
+
+
 def _find_source(module_name):
     """The file that defines ``module_name``, located through ``sys.meta_path`` without executing anything."""
     search_path = None
     spec = None
     parts = module_name.split(".")
     for depth in range(1, len(parts) + 1):
-        fullname = ".".join(parts[:depth])
-        loaded = sys.modules.get(fullname)
-        spec = getattr(loaded, "__spec__", None) if loaded is not None else None
-        if spec is None:
-            for finder in sys.meta_path:
-                find_spec = getattr(finder, "find_spec", None)
-                if find_spec is None:
-                    continue
-                try:
-                    spec = find_spec(fullname, search_path)
-                except Exception:  # a third-party finder that cannot answer for this name
-                    spec = None
-                if spec is not None:
-                    break
+        spec = _find_spec(".".join(parts[:depth]), search_path)
         if spec is None:
             return None
         search_path = spec.submodule_search_locations
@@ -80,13 +99,36 @@ def _find_source(module_name):
 
 
 @functools.lru_cache(maxsize=None)
-def read_module_metadata(module_name):
-    """Return ``(MODEL_CARD, SPECS)`` of a module, read from its source as literals."""
+def _parse_module(module_name):
+    """``(origin, ast.Module)`` of a module's source, found and parsed without executing it."""
     origin = _find_source(module_name)
     if origin is None or not origin.endswith(".py"):
         raise ModuleNotFoundError(f"No module named {module_name!r}")
     with open(origin, encoding="utf-8") as handle:
-        tree = ast.parse(handle.read(), filename=origin)
+        return origin, ast.parse(handle.read(), filename=origin)
+
+
+@functools.lru_cache(maxsize=None)
+def missing_imports(module_name):
+    """Top-level packages that ``module_name`` imports unconditionally but that cannot be found.
+
+    Only module-level ``import x`` / ``from x import y`` statements count (not those inside ``try``, ``if``
+    or functions); the packages are looked up by the import system's finders, never imported.
+    """
+    _, tree = _parse_module(module_name)
+    wanted = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            wanted.extend(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            wanted.append(node.module.split(".")[0])
+    return tuple(dict.fromkeys(name for name in wanted if _find_spec(name, None) is None))
+
+
+@functools.lru_cache(maxsize=None)
+def read_module_metadata(module_name):
+    """Return ``(MODEL_CARD, SPECS)`` of a module, read from its source as literals."""
+    origin, tree = _parse_module(module_name)
     found = {}
     for node in tree.body:
         if isinstance(node, ast.Assign):
@@ -247,15 +289,21 @@ class Entry:
 
     @functools.cached_property
     def metadata(self):
-        """``(info, error)``: the merged card and spec row, or the first line of why it cannot be read."""
+        """``(info, error)``: the merged card and spec row, and the first line of why the entry is broken.
+
+        Broken means, without importing anything: the module's source cannot be found or parsed, its
+        ``MODEL_CARD``/``SPECS`` are not plain literals, or a package it imports at module level is missing.
+        """
         try:
             card, specs = read_module_metadata(self.module)
+            missing = missing_imports(self.module)
         except Exception as exc:  # a broken plugin must not break listing
-            return self._base_info(), f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            return self._base_info(), f"{type(exc).__name__}: {first_line(exc)}"
         row = specs.get(self.name) or specs.get(self.attr) or {}
         info = merge_card(card, row)
         info.update(self._base_info())
-        return info, None
+        error = f"ModuleNotFoundError: No module named {missing[0]!r} (imported by {self.module})" if missing else None
+        return info, error
 
     def _base_info(self):
         return {
@@ -276,10 +324,9 @@ class Entry:
         try:
             return self.entry_point.load()
         except Exception as exc:
-            first = str(exc).splitlines()[0] if str(exc) else ""
             raise PluginError(
                 f"{self.name!r} could not be loaded: distribution {self.distribution} {self.version} failed to "
-                f"import {self.value} ({type(exc).__name__}: {first})."
+                f"import {self.value} ({type(exc).__name__}: {first_line(exc)})."
             ) from exc
 
 
@@ -317,7 +364,8 @@ class Registry:
     def reset(self):
         """Forget what was discovered (tests install throwaway distributions)."""
         self.__dict__.pop("_index", None)
-        read_module_metadata.cache_clear()
+        for cached in (_parse_module, missing_imports, read_module_metadata):
+            cached.cache_clear()
 
     @property
     def clashes(self):
@@ -386,11 +434,40 @@ datasets = Registry(DATASET_GROUP, "dataset")
 # --------------------------------------------------------------------------------------------------------------
 
 
-def list_models(pattern=None, *, task=None, family=None):
+def broken_plugins():
+    """``{distribution: first error}`` of every third-party distribution whose metadata cannot be read."""
+    broken = {}
+    for registry in (models, datasets):
+        for entry in registry._index[1].values():
+            error = entry.info["error"]
+            if error and not entry.builtin:
+                broken.setdefault(entry.distribution, f"{entry.name}: {error}")
+    return broken
+
+
+def require_healthy_plugins(strict=False):
+    """In strict mode (``strict`` or ``KZOO_STRICT_PLUGINS=1``), raise if any third-party plugin is broken.
+
+    Raises:
+        PluginError: naming every broken distribution and its first error.
+    """
+    if not (strict or strict_plugins()):
+        return
+    broken = broken_plugins()
+    if broken:
+        details = "; ".join(f"{dist} ({error})" for dist, error in sorted(broken.items()))
+        raise PluginError(f"Strict plugin mode (--strict or KZOO_STRICT_PLUGINS=1): broken plugin "
+                          f"distributions: {details}.")
+
+
+def list_models(pattern=None, *, task=None, family=None, strict=False):
     """Names of the registered models, optionally filtered by a shell wildcard (``"resnet*"``), task or family.
 
-    Reads metadata only: no model module, keras or framework is imported.
+    Reads metadata only: no model module, keras or framework is imported. A broken plugin's models are listed
+    (their info says ``status: broken``) unless ``strict`` or ``KZOO_STRICT_PLUGINS=1``, which raise
+    :class:`PluginError` instead.
     """
+    require_healthy_plugins(strict)
     return models.names(pattern, task=task, family=family)
 
 
@@ -415,6 +492,7 @@ def _check_shape(name, input_shape):
 
 def resolve_model_options(name, options):
     """Validate user options for ``name`` and return ``(entry, info, clean_options)``."""
+    require_healthy_plugins()
     entry = models.resolve(name)
     info = entry.info
     if info["status"] == "broken":
@@ -449,15 +527,12 @@ def create_model(name, *, input_shape=None, num_classes=None, **options):
     builder = entry.load()
     try:
         return builder(input_shape=input_shape, num_classes=num_classes, **clean)
-    except ValueError as exc:
-        if entry.builtin:
-            raise OptionError(f"Cannot build {name}: {exc}") from exc
-        raise PluginError(f"{name!r} from {entry.distribution} failed to build: {exc}") from exc
     except Exception as exc:
         if entry.builtin:
+            if isinstance(exc, ValueError):
+                raise OptionError(f"Cannot build {name}: {exc}") from exc
             raise
-        first = str(exc).splitlines()[0] if str(exc) else ""
         raise PluginError(
             f"{name!r} from distribution {entry.distribution} {entry.version} failed to build "
-            f"({type(exc).__name__}: {first})."
+            f"({type(exc).__name__}: {first_line(exc)})."
         ) from exc

@@ -26,9 +26,16 @@ def _rnn_macs(cell_layer, input_shape, output_units):
 
 
 def layer_macs(layer, input_shapes, output_shape):
-    """Multiply-accumulates per sample of one call of ``layer``."""
+    """Multiply-accumulates per sample of one call of ``layer``.
+
+    A custom layer (e.g. a plugin's block layer) reports its own count by defining
+    ``macs_per_sample(input_shape, output_shape)``; other unknown layers count as 0.
+    """
     kind = type(layer).__name__
     in_shape = input_shapes[0] if input_shapes else None
+    custom = getattr(layer, "macs_per_sample", None)
+    if callable(custom):
+        return int(custom(in_shape, output_shape))
     if kind in ("Conv1D", "Conv2D", "Conv3D"):
         kernel = math.prod(layer.kernel_size)
         groups = getattr(layer, "groups", 1) or 1

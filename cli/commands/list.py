@@ -9,8 +9,9 @@ from kzoo_cli._common import console, fmt_int, fmt_shape, json_option, print_jso
 @click.argument("pattern", required=False)
 @click.option("--task", default=None, help="Only models of this task (e.g. image_classification).")
 @click.option("--family", default=None, help="Only models of this family (e.g. resnet).")
+@click.option("--strict", is_flag=True, help="Exit 2 if any plugin is broken (also KZOO_STRICT_PLUGINS=1).")
 @json_option
-def list_command(pattern, task, family, as_json):
+def list_command(pattern, task, family, strict, as_json):
     """List registered models, optionally matching a shell PATTERN.
 
     \b
@@ -18,10 +19,11 @@ def list_command(pattern, task, family, as_json):
       kzoo list
       kzoo list 'resnet*'
       kzoo list --family vgg --json
+      kzoo list --strict
     """
     from kzoo.registry import list_models, model_info
 
-    infos = [model_info(name) for name in list_models(pattern, task=task, family=family)]
+    infos = [model_info(name) for name in list_models(pattern, task=task, family=family, strict=strict)]
     if as_json:
         print_json(infos)
         return

@@ -5,11 +5,13 @@ Ctrl-C mid-write never leaves a broken file where a good one was. Loading uses K
 the user passes ``trust=True`` (``--trust``): a ``.keras`` file with a lambda layer cannot run code otherwise.
 """
 
+import json
 import os
 import tempfile
 import zipfile
 
 from kzoo.errors import CheckpointError, KzooError
+from kzoo.registry import first_line
 
 
 def _atomic_write(path, write):
@@ -46,19 +48,46 @@ def atomic_save_weights(model, path):
     _atomic_write(path, lambda tmp: model.save_weights(tmp))
 
 
-def _missing_plugin_hint(message):
-    """Name the plugin distribution a saved model needs, when its custom layer is not registered."""
-    import re
+def _registered_names(config):
+    """Every ``package>Class`` registered name inside a saved model's config (custom layers, losses, ...)."""
+    found, stack = set(), [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            name = item.get("registered_name")
+            if isinstance(name, str) and ">" in name:
+                found.add(name)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
-    match = re.search(r"'([\w.]+)>(\w+)'|class_name['\"]?: ['\"]?([\w.]+)>", message)
-    if not match:
-        return ""
-    package = match.group(1) or match.group(3)
-    from kzoo.plugins import distribution_for_package
 
-    dist = distribution_for_package(package)
-    return f" It needs the layer package {package!r}" + (f" from the plugin distribution {dist!r}" if dist else "") + \
-        f"; install it (e.g. pip install {dist or package}) and try again."
+def _check_plugin_layers(path, failures, compile):
+    """Raise before Keras does when the file needs custom layers that no installed plugin registered.
+
+    Args:
+        path: a ``.keras`` file (a zip archive).
+        failures: what :func:`kzoo.plugins.import_plugin_layers` returned.
+        compile: whether the compile config (loss, metrics) will be deserialised too.
+
+    Raises:
+        CheckpointError: naming each missing layer, the plugin package and distribution, and what to do.
+    """
+    import keras
+
+    from kzoo.plugins import explain_missing_layers
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (KeyError, ValueError, zipfile.BadZipFile):
+        return  # not readable here: Keras reports the malformed file below
+    if not compile and isinstance(config, dict):
+        config.pop("compile_config", None)
+    missing = {n for n in _registered_names(config) if keras.saving.get_registered_object(n) is None}
+    if missing:
+        raise CheckpointError(f"Cannot load {path}: {explain_missing_layers(missing, failures)}")
 
 
 def load_model(path, *, trust=False, compile=True):
@@ -87,7 +116,7 @@ def load_model(path, *, trust=False, compile=True):
         raise CheckpointError(f"Expected a .keras file or a run folder. Received: {path}")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path} is not a valid .keras file (truncated or corrupt: not a zip archive).")
-    import_plugin_layers()
+    _check_plugin_layers(path, import_plugin_layers(), compile)
     try:
         return keras.saving.load_model(path, safe_mode=not trust, compile=compile)
     except ValueError as exc:
@@ -97,11 +126,8 @@ def load_model(path, *, trust=False, compile=True):
                 f"{path} contains code (e.g. a Lambda layer) that Keras will not run in safe mode. "
                 f"Pass --trust (trust=True) only if you trust where the file came from."
             ) from None
-        hint = _missing_plugin_hint(message)
-        raise CheckpointError(f"Cannot load {path}: {message.splitlines()[0]}{hint}") from None
+        raise CheckpointError(f"Cannot load {path}: {message.splitlines()[0]}") from None
     except (TypeError, KeyError, OSError, zipfile.BadZipFile) as exc:
-        hint = _missing_plugin_hint(str(exc))
         raise CheckpointError(
-            f"Cannot load {path} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-            f"the file may be truncated or corrupt.{hint}"
+            f"Cannot load {path} ({type(exc).__name__}: {first_line(exc)}); the file may be truncated or corrupt."
         ) from None
