@@ -169,6 +169,13 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     """
     from kzoo.backend import set_backend
 
+    unknown = sorted(set(kwargs) - cfg.FIELDS)
+    if unknown:
+        import difflib
+
+        hints = [f"{k} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(k, cfg.FIELDS, 1)) else k
+                 for k in unknown]
+        raise KzooError(f"train() got unknown option(s): {', '.join(hints)}. Model options go in options={{...}}.")
     state = None
     if resume:
         state, stored = _load_resume(resume)
