@@ -44,8 +44,10 @@ def info_command(model, as_json):
             table.add_column(column)
         for key, schema in options.items():
             allowed = schema.get("choices")
-            if allowed is None and ("min" in schema or "max" in schema):
-                allowed = f"[{schema.get('min', '')}, {schema.get('max', '')}]"
+            if allowed is None and "min" in schema and "max" in schema:
+                allowed = f"{schema['min']} to {schema['max']}"
+            elif allowed is None and ("min" in schema or "max" in schema):
+                allowed = f">= {schema['min']}" if "min" in schema else f"<= {schema['max']}"
             table.add_row(key, schema.get("type", ""), repr(schema.get("default")),
                           ", ".join(map(str, allowed)) if isinstance(allowed, list) else (allowed or ""),
                           schema.get("help", ""))
