@@ -179,7 +179,7 @@ class LanguageModelTask(Task):
 
     name = "lm"
     monitor = "val_perplexity"
-    recipe = {"data": "timemachine", "seq_len": 64, "vocab": "letters", "clipnorm": 1.0, "epochs": 25,
+    recipe = {"data": "timemachine", "seq_len": 64, "vocab": "letters", "clipnorm": 1.0, "epochs": 12,
               "batch_size": 32, "lr": 0.005, "options": {"units": 256}}
     sample_prefix = "time traveller"
 
