@@ -434,7 +434,9 @@ def recipe_for(info, task=None, options=None):
     if name != info.get("task") and name in TASKS:
         extra = TASKS[name].recipe
         recipe.update({k: v for k, v in extra.items() if k != "options"})
-        recipe["options"] = {**recipe.get("options", {}), **extra.get("options", {})}
+        own = info.get("options") or {}  # a model without these options is refused later, with a clear message
+        recipe["options"] = {**recipe.get("options", {}),
+                             **{k: v for k, v in extra.get("options", {}).items() if k in own}}
     return recipe
 
 
