@@ -180,7 +180,8 @@ class LanguageModelTask(Task):
     name = "lm"
     monitor = "val_perplexity"
     recipe = {"data": "timemachine", "seq_len": 64, "vocab": "letters", "clipnorm": 1.0, "epochs": 12,
-              "batch_size": 32, "lr": 0.005, "options": {"units": 256}}
+              "batch_size": 32, "lr": 0.005, "schedule": "constant",
+              "options": {"units": 256, "num_layers": 1}}
     sample_prefix = "time traveller"
 
     def __init__(self):
