@@ -8,6 +8,7 @@ The Python API mirrors the CLI::
     model = kzoo.create_model("resnet18", input_shape=(28, 28, 1), num_classes=10, small_stem=True)
     kzoo.summary("alexnet")                 # kzoo summary alexnet
     kzoo.train("lenet5", epochs=2)          # kzoo train lenet5 --epochs 2
+    kzoo.generate("runs/lstm-timemachine-1", "time traveller", 200)  # kzoo generate RUN --prefix ...
 
 Importing ``kzoo`` does not import keras or any framework; heavy functions are loaded on first use.
 """
@@ -27,6 +28,7 @@ _LAZY = {
     "train": "kzoo.engine.trainer",
     "evaluate": "kzoo.engine.evaluation",
     "predict": "kzoo.engine.evaluation",
+    "generate": "kzoo.engine.generation",
     "load_model": "kzoo.engine.checkpoints",
     "list_datasets": "kzoo.data",
     "load_dataset": "kzoo.data",

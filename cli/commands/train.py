@@ -32,7 +32,13 @@ def _model_options(ctx, param, values):
 @click.option("--l2", type=click.FloatRange(min=0), help="L2 regularisation factor on every kernel.")
 @click.option("--clipnorm", type=click.FloatRange(min=0), help="Clip each gradient to this norm.")
 @click.option("--limit", type=click.IntRange(min=0), help="Use only the first N training and test samples.")
-@click.option("--task", type=click.Choice(["lm"]), default=None, help="Train a sequence model as a character LM.")
+@click.option("--task", type=click.Choice(["lm"]), default=None,
+              help="Train a sequence model (rnn, gru, lstm) as a character language model (default data: timemachine).")
+@click.option("--seq-len", type=click.IntRange(min=1), help="Language model: characters per training window (default 64).")
+@click.option("--vocab", type=click.Choice(["letters", "chars"]),
+              help="Language model: letters (lowercase a-z and space, the default) or every character of the text.")
+@click.option("--margin", type=click.FloatRange(min=0, min_open=True),
+              help="Contrastive loss: distance beyond which dissimilar pairs cost nothing (default 1.0).")
 @click.option("--engine", type=click.Choice(["auto", "fit", "torch"]), help="Training loop (auto: fastest available).")
 @backend_option
 @click.option("--output", type=click.Path(file_okay=False), help="Run folder (default runs/<model>-<data>-<n>).")
@@ -54,6 +60,10 @@ def train_command(model, config_file, resume, as_json, options, **kwargs):
       kzoo train lenet5 --epochs 2
       kzoo train resnet18 --data fashion_mnist --data-dir ~/data/fashion-mnist -o small_stem=true
       kzoo train lstm --backend tensorflow -o num_layers=2
+      kzoo train lstm --task lm                       # character LM on The Time Machine
+      kzoo train gru --task lm --data-dir book.txt --vocab chars --seq-len 100
+      kzoo train siamese --data mnist --data-dir ~/data/mnist
+      kzoo train lenet5 -o activation=sigmoid -o pool=avg --loss mse
       kzoo train --resume runs/lenet5-mnist_embedded-1 --epochs 4
     """
     import kzoo

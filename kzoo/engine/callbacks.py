@@ -41,7 +41,7 @@ class RichProgress(keras.callbacks.Callback):
     what Keras already does.
     """
 
-    def __init__(self, epochs, steps, batch_size, console=None, metric_names=("loss", "accuracy")):
+    def __init__(self, epochs, steps, batch_size, console=None, metric_names=("loss", "accuracy", "perplexity")):
         super().__init__()
         self.epochs, self.steps, self.batch_size = epochs, steps, batch_size
         self.metric_names = metric_names

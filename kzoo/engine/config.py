@@ -10,6 +10,7 @@ OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
 LOSSES = ("sparse_cce", "cce", "mse", "mae", "bce", "contrastive")
 ENGINES = ("auto", "fit", "torch")
+VOCABS = ("letters", "chars")
 
 
 @dataclass
@@ -40,6 +41,9 @@ class TrainConfig:
     limit: int = None
     engine: str = None
     task: str = None
+    seq_len: int = None
+    vocab: str = None
+    margin: float = None
     options: dict = field(default_factory=dict)
 
 
@@ -47,7 +51,7 @@ DEFAULTS = {
     "data": "mnist_embedded", "epochs": 5, "batch_size": 64, "lr": 1e-3, "optimizer": "adam",
     "weight_decay": 0.0, "schedule": "constant", "val_split": 0.1, "early_stopping": 0, "seed": 0,
     "mixed_precision": False, "augment": False, "quiet": False, "loss": "sparse_cce", "l1": 0.0, "l2": 0.0,
-    "clipnorm": 0.0, "limit": 0, "engine": "auto",
+    "clipnorm": 0.0, "limit": 0, "engine": "auto", "seq_len": 64, "vocab": "letters", "margin": 1.0,
 }
 
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -118,6 +122,11 @@ def check(config):
              f"early_stopping must be >= 0 epochs. Received: early_stopping={config.early_stopping!r}.")
     _require(isinstance(config.limit, int) and config.limit >= 0, f"limit must be >= 0. Received: limit={config.limit!r}.")
     _require(isinstance(config.seed, int), f"seed must be an integer. Received: seed={config.seed!r}.")
+    _require(isinstance(config.seq_len, int) and not isinstance(config.seq_len, bool) and config.seq_len >= 1,
+             f"seq_len must be >= 1. Received: seq_len={config.seq_len!r}.")
+    _require(config.vocab in VOCABS, f"vocab must be one of {', '.join(VOCABS)}. Received: vocab={config.vocab!r}.")
+    _require(isinstance(config.margin, (int, float)) and config.margin > 0,
+             f"margin must be > 0. Received: margin={config.margin!r}.")
 
 
 def as_dict(config):

@@ -15,6 +15,8 @@ class FitLoop:
         return True, ""
 
     def run(self, model, x, y, *, validation_data, epochs, initial_epoch, batch_size, callbacks):
+        if y is None:  # x is a keras.utils.PyDataset: it yields its own (x, y) batches
+            batch_size = None
         return model.fit(x, y, batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch,
                          validation_data=validation_data, callbacks=callbacks, verbose=0, shuffle=True)
 

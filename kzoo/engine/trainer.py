@@ -2,7 +2,9 @@
 
 A run folder holds ``config.yaml`` (the resolved configuration, versions, backend, seed, machine),
 ``last``/``best`` checkpoints (``.keras`` and ``.weights.h5``), ``state.json``, ``metrics.csv``,
-``curves.png``, and after the final evaluation ``metrics.json`` and ``confusion_matrix.png``.
+``curves.png``, and after the final evaluation ``metrics.json`` and the task's plots (``confusion_matrix.png``
+for classifiers, ``embedding.png`` for a Siamese network). What differs between tasks (data, model inputs,
+loss, metrics, evaluation) lives in :mod:`kzoo.engine.tasks`.
 """
 
 import os
@@ -146,7 +148,7 @@ def _save_config(run_dir, config, prepared, env, task):
 
     data = cfg.as_dict(config)
     data.update({"class_names": prepared.class_names, "input_shape": list(prepared.input_shape),
-                 "num_classes": prepared.num_classes, "task_kind": task.name, **env})
+                 "num_classes": prepared.num_classes, "task_kind": task.name, **prepared.extra, **env})
     with open(os.path.join(run_dir, "config.yaml.tmp"), "w", encoding="utf-8") as handle:
         yaml.safe_dump(data, handle, sort_keys=False)
     os.replace(os.path.join(run_dir, "config.yaml.tmp"), os.path.join(run_dir, "config.yaml"))
@@ -188,9 +190,12 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
         model_name = model or (cfg.load_yaml(config_file).get("model") if config_file else None)
         if not model_name:
             raise KzooError("Name a model to train, e.g. `kzoo train lenet5`.")
+        from kzoo.engine.tasks import recipe_for
         from kzoo.registry import model_info
 
-        recipe = model_info(model_name).get("recipe", {})
+        layer = cfg.load_yaml(config_file) if config_file else {}
+        recipe = recipe_for(model_info(model_name), kwargs.get("task") or layer.get("task"),
+                            {**(layer.get("options") or {}), **(kwargs.get("options") or {})})
         config = cfg.resolve(explicit, recipe=recipe, config_file=config_file)
         run_dir = None
 
@@ -202,7 +207,7 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
 
     from kzoo.data import load_dataset, validate_dataset
     from kzoo.engine.callbacks import EpochClock, RichProgress, RunCheckpoint, StopOnNaN
-    from kzoo.engine.evaluation import plot_confusion_matrix, plot_curves, write_json
+    from kzoo.engine.evaluation import plot_curves, write_json
     from kzoo.engine.loops import choose_loop, seed_everything
     from kzoo.engine.tasks import task_for
     from kzoo.registry import create_model, model_info, resolve_model_options
@@ -225,15 +230,13 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
 
         net = load_model(os.path.join(run_dir, "last.keras"), compile=True)
     else:
-        net = create_model(config.model, input_shape=prepared.input_shape, num_classes=prepared.num_classes,
-                           **config.options)
+        net = create_model(config.model, **task.build_kwargs(prepared, config))
         if config.augment and len(prepared.input_shape) == 3:
             net = with_augmentation(net, augmentation(prepared.input_shape, config.data))
     apply_kernel_regularization(net, config.l1, config.l2)
 
-    y_train = task.targets(prepared.y_train, prepared.num_classes, config.loss)
-    y_val = task.targets(prepared.y_val, prepared.num_classes, config.loss) if prepared.y_val is not None else None
-    n_train = len(prepared.y_train)
+    data = task.fit_data(prepared, config)
+    n_train = data.samples
     steps = -(-n_train // config.batch_size)
     if state is None or net.optimizer is None:
         net.compile(optimizer=make_optimizer(config, steps), loss=task.loss(config.loss),
@@ -248,7 +251,7 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
         config.output = run_dir
     _save_config(run_dir, config, prepared, environment(), task)
 
-    has_val = prepared.x_val is not None
+    has_val = data.validation is not None
     monitor = task.monitor if has_val else task.monitor.replace("val_", "")
     checkpoint = RunCheckpoint(run_dir, monitor=monitor, mode="min" if "loss" in monitor or "perplexity" in monitor
                                else "max", state=state)
@@ -268,9 +271,8 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     loop = choose_loop(config.engine, backend, net, config, notify=lambda m: console.print(f"[yellow]{m}[/yellow]"))
     console.print(f"Training [bold]{config.model}[/bold] on {config.data} ({n_train:,} samples) with {backend} "
                   f"({loop.name} engine) -> {run_dir}", highlight=False)
-    validation = (prepared.x_val, y_val) if has_val else None
     try:
-        loop.run(net, prepared.x_train, y_train, validation_data=validation, epochs=config.epochs,
+        loop.run(net, data.x, data.y, validation_data=data.validation, epochs=config.epochs,
                  initial_epoch=initial_epoch, batch_size=config.batch_size, callbacks=callbacks)
     except KeyboardInterrupt:
         for callback in callbacks:
@@ -299,8 +301,7 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     report.update({"model": config.model, "data": config.data, "split": "test",
                    "best_epoch": checkpoint.state.get("best_epoch"), "epochs_done": checkpoint.state.get("epochs_done")})
     write_json(report, os.path.join(run_dir, "metrics.json"))
-    if "confusion_matrix" in report:
-        plot_confusion_matrix(report, os.path.join(run_dir, "confusion_matrix.png"))
+    task.save_plots(report, run_dir)
     headline = "  ".join(f"{k} {report[k]:.4f}" for k in ("accuracy", "loss", "perplexity", "pair_accuracy")
                          if k in report)
     console.print(f"[bold]test[/bold]  {headline}  (best epoch {report['best_epoch']}) -> {run_dir}", highlight=False)

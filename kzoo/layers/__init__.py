@@ -3,12 +3,14 @@
 from kzoo.layers.adapters import classifier_head, image_inputs, sequence_inputs
 from kzoo.layers.distance import EuclideanDistance
 from kzoo.layers.losses import ContrastiveLoss
+from kzoo.layers.metrics import Perplexity
 from kzoo.layers.pooling import POOLING_KINDS, StochasticPooling2D, pool2d
 
 __all__ = [
     "POOLING_KINDS",
     "ContrastiveLoss",
     "EuclideanDistance",
+    "Perplexity",
     "StochasticPooling2D",
     "classifier_head",
     "image_inputs",

@@ -15,7 +15,7 @@ instead (d2l trains Fashion-MNIST at 224).
 
 from keras import layers
 
-from kzoo.layers import classifier_head
+from kzoo.layers import classifier_head, pool2d
 from kzoo.models import _base
 
 MIN_SIZE = 67
@@ -42,6 +42,10 @@ SPECS = {
         "options": {
             "dropout": {"default": 0.5, "min": 0.0, "max": 0.95,
                         "help": "dropout after each of the two 4096-unit layers"},
+            "activation": {"default": "relu", "choices": ["relu", "tanh", "sigmoid"],
+                           "help": "activation of every convolution and hidden fully connected layer (the paper: relu)"},
+            "pool": {"default": "max", "choices": ["max", "avg", "stochastic"],
+                     "help": "kind of the three overlapping 3x3/2 pools (the paper: max)"},
             "image_size": {"default": None, "type": "int", "min": 67,
                            "help": "resize every input to image_size x image_size in the graph "
                                    "(default: only inputs under 67x67, which are resized to 67x67)"},
@@ -50,31 +54,31 @@ SPECS = {
 }
 
 
-def _conv_stack(x, convs, pool_after):
-    """The five convolutions; ``conv1`` is unpadded, the others keep the size; max pools follow ``pool_after``."""
+def _conv_stack(x, convs, pool_after, activation="relu", pool="max"):
+    """The five convolutions; ``conv1`` is unpadded, the others keep the size; 3x3/2 pools follow ``pool_after``."""
     for index, (filters, kernel, stride) in enumerate(convs, start=1):
         padding = "valid" if index == 1 else "same"
-        x = layers.Conv2D(filters, kernel, strides=stride, padding=padding, activation="relu",
+        x = layers.Conv2D(filters, kernel, strides=stride, padding=padding, activation=activation,
                           name=f"conv{index}")(x)
         if index in pool_after:
-            x = layers.MaxPooling2D(3, strides=2, name=f"pool{index}")(x)
+            x = pool2d(pool, 3, strides=2, name=f"pool{index}")(x)
     return x
 
 
-def _fc(x, units, dropout, name):
-    """A fully connected ReLU layer followed by dropout."""
-    x = layers.Dense(units, activation="relu", name=name)(x)
+def _fc(x, units, dropout, name, activation="relu"):
+    """A fully connected layer (ReLU by default) followed by dropout."""
+    x = layers.Dense(units, activation=activation, name=name)(x)
     return layers.Dropout(dropout, name=f"{name}_dropout")(x)
 
 
-def _create_alexnet(name, input_shape, num_classes, dropout=0.5, image_size=None):
+def _create_alexnet(name, input_shape, num_classes, dropout=0.5, activation="relu", pool="max", image_size=None):
     spec = SPECS[name]
     arch = spec["arch"]
     inputs, x = _base.inputs_for(spec, MODEL_CARD, input_shape, min_size=MIN_SIZE, image_size=image_size)
-    x = _conv_stack(x, arch["convs"], arch["pool_after"])
+    x = _conv_stack(x, arch["convs"], arch["pool_after"], activation, pool)
     x = layers.Flatten(name="flatten")(x)
-    x = _fc(x, arch["fc_units"], dropout, name="fc1")
-    x = _fc(x, arch["fc_units"], dropout, name="fc2")
+    x = _fc(x, arch["fc_units"], dropout, name="fc1", activation=activation)
+    x = _fc(x, arch["fc_units"], dropout, name="fc2", activation=activation)
     outputs = classifier_head(x, _base.classes_for(spec, MODEL_CARD, num_classes))
     return _base.functional(inputs, outputs, name)
 

@@ -46,6 +46,8 @@ SPECS = {
         "options": {
             "dropout": {"default": 0.5, "min": 0.0, "max": 0.95, "help": "dropout before the output layer"},
             "pool": {"default": "max", "choices": ["max", "avg", "stochastic"], "help": "pooling after each conv"},
+            "activation": {"default": "relu", "choices": ["relu", "tanh", "sigmoid"],
+                           "help": "activation of the two convolutions and the FC layer"},
         },
     },
 }
@@ -70,16 +72,16 @@ def _create_lenet5(name, input_shape, num_classes, activation="relu", pool="max"
     return _base.functional(inputs, outputs, name)
 
 
-def _create_convnet2(name, input_shape, num_classes, dropout=0.5, pool="max"):
+def _create_convnet2(name, input_shape, num_classes, dropout=0.5, pool="max", activation="relu"):
     spec = SPECS[name]
     inputs, x = _base.inputs_for(spec, MODEL_CARD, input_shape)
     for index, filters in enumerate((32, 64), start=1):
-        x = layers.Conv2D(filters, 5, padding="same", activation="relu", name=f"conv{index}")(x)
+        x = layers.Conv2D(filters, 5, padding="same", activation=activation, name=f"conv{index}")(x)
         x = pool2d(pool, 2, name=f"pool{index}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(1000, name="fc1")(x)
     x = layers.Dropout(dropout, name="fc1_dropout")(x)
-    x = layers.Activation("relu", name="fc1_relu")(x)
+    x = layers.Activation(activation, name="fc1_relu")(x)  # name kept for saved weights
     outputs = classifier_head(x, _base.classes_for(spec, MODEL_CARD, num_classes))
     return _base.functional(inputs, outputs, name)
 

@@ -36,7 +36,8 @@ MODEL_CARD = {
     "input_shape": (28, 28),
     "num_classes": 10,
     "small_inputs": "any (steps, features); an image (H, W, C) is read as H steps of W*C features",
-    "recipe": {"optimizer": "adam", "lr": 0.002, "batch_size": 64, "epochs": 3},
+    "recipe": {"optimizer": "adam", "lr": 0.004, "batch_size": 32, "epochs": 3, "schedule": "cosine",
+               "clipnorm": 1.0, "options": {"num_layers": 2, "units": 192}},
     "options": {
         "units": {"default": 128, "min": 1, "help": "hidden units of each recurrent layer (per direction)"},
         "num_layers": {"default": 1, "min": 1, "help": "stacked recurrent layers"},

@@ -41,6 +41,8 @@ MODEL_CARD = {
                     "help": "dropout after each fully connected hidden layer"},
         "pool": {"default": "max", "choices": ["max", "avg", "stochastic"],
                  "help": "kind of the five 2x2/2 pools (the paper: max)"},
+        "activation": {"default": "relu", "choices": ["relu", "tanh", "sigmoid"],
+                       "help": "activation of every convolution and hidden fully connected layer (the paper: relu)"},
         "image_size": {"default": None, "type": "int", "min": 32,
                        "help": "resize every input to image_size x image_size in the graph "
                                "(default: only inputs under 32x32, which are resized to 32x32)"},
@@ -109,7 +111,7 @@ def _scaled(channels, width_multiplier):
     return max(1, round(channels * width_multiplier))
 
 
-def _features(x, layer_list, batch_norm, width_multiplier, pool):
+def _features(x, layer_list, batch_norm, width_multiplier, pool, activation="relu"):
     """The convolution stages: ``block{b}_conv{c}`` (+ ``block{b}_bn{c}``), each stage ending in ``block{b}_pool``."""
     block, conv = 1, 1
     for item in layer_list:
@@ -120,26 +122,26 @@ def _features(x, layer_list, batch_norm, width_multiplier, pool):
         x = layers.Conv2D(_scaled(item, width_multiplier), 3, padding="same", name=f"block{block}_conv{conv}")(x)
         if batch_norm:
             x = layers.BatchNormalization(name=f"block{block}_bn{conv}")(x)
-        x = layers.Activation("relu", name=f"block{block}_relu{conv}")(x)
+        x = layers.Activation(activation, name=f"block{block}_relu{conv}")(x)  # name kept for saved weights
         conv += 1
     return x
 
 
-def _fc(x, units, dropout, name):
-    """A fully connected ReLU layer followed by dropout."""
-    x = layers.Dense(units, activation="relu", name=name)(x)
+def _fc(x, units, dropout, name, activation="relu"):
+    """A fully connected layer (ReLU by default) followed by dropout."""
+    x = layers.Dense(units, activation=activation, name=name)(x)
     return layers.Dropout(dropout, name=f"{name}_dropout")(x)
 
 
 def _create_vgg(name, input_shape, num_classes, width_multiplier=1.0, fc_units=4096, dropout=0.5, pool="max",
-                image_size=None):
+                activation="relu", image_size=None):
     spec = SPECS[name]
     arch = spec["arch"]
     inputs, x = _base.inputs_for(spec, MODEL_CARD, input_shape, min_size=MIN_SIZE, image_size=image_size)
-    x = _features(x, arch["layers"], arch["batch_norm"], width_multiplier, pool)
+    x = _features(x, arch["layers"], arch["batch_norm"], width_multiplier, pool, activation)
     x = layers.Flatten(name="flatten")(x)
-    x = _fc(x, fc_units, dropout, name="fc1")
-    x = _fc(x, fc_units, dropout, name="fc2")
+    x = _fc(x, fc_units, dropout, name="fc1", activation=activation)
+    x = _fc(x, fc_units, dropout, name="fc2", activation=activation)
     outputs = classifier_head(x, _base.classes_for(spec, MODEL_CARD, num_classes))
     return _base.functional(inputs, outputs, name)
 

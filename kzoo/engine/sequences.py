@@ -1,0 +1,95 @@
+"""Training data drawn afresh every epoch, as ``keras.utils.PyDataset`` batches (every backend).
+
+* :class:`WindowBatches`: a language model's ``seq_len`` windows of a token stream, from a new random offset
+  and in a new order each epoch (d2l's "random sampling");
+* :class:`PairBatches`: balanced similar/dissimilar image pairs of a Siamese network, new pairs each epoch.
+
+Both are seeded: epoch ``e`` of a run with seed ``s`` always sees the same batches.
+"""
+
+import keras
+import numpy as np
+
+from kzoo.engine.tasks import make_pairs, windows
+
+
+class _EpochBatches(keras.utils.PyDataset):
+    """Batches of arrays that :meth:`draw` renews at the start of the run and after every epoch."""
+
+    def __init__(self, batch_size, seed):
+        super().__init__()
+        self.batch_size, self.seed = batch_size, seed
+        self.epoch = 0
+        self.draw(np.random.default_rng([seed, self.epoch]))
+
+    def draw(self, rng):
+        raise NotImplementedError
+
+    @property
+    def samples(self):
+        """Examples per epoch."""
+        raise NotImplementedError
+
+    def __len__(self):
+        return -(-self.samples // self.batch_size)
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self.draw(np.random.default_rng([self.seed, self.epoch]))
+
+
+class WindowBatches(_EpochBatches):
+    """``(x, y)`` batches of token windows ``(batch, seq_len)``; ``y`` is ``x`` shifted by one token.
+
+    Args:
+        ids: the training token ids (1-D int array).
+        seq_len: tokens per window.
+        batch_size: windows per batch.
+        seed: the run's seed.
+    """
+
+    def __init__(self, ids, seq_len, batch_size, seed=0):
+        self.ids, self.seq_len = np.asarray(ids), seq_len
+        self._count = (len(self.ids) - seq_len) // seq_len  # windows at any offset in [0, seq_len)
+        super().__init__(batch_size, seed)
+
+    @property
+    def samples(self):
+        return self._count
+
+    def draw(self, rng):
+        x, y = windows(self.ids, self.seq_len, offset=int(rng.integers(0, self.seq_len)))
+        order = rng.permutation(len(x))[: self._count]
+        self.x, self.y = x[order], y[order]
+
+    def __getitem__(self, index):
+        part = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.x[part], self.y[part]
+
+
+class PairBatches(_EpochBatches):
+    """``({"left", "right"}, same)`` batches of image pairs, half similar (1) and half dissimilar (0).
+
+    Args:
+        images: float32 images ``(N, H, W, C)``.
+        labels: their integer classes ``(N,)``.
+        batch_size: pairs per batch.
+        seed: the run's seed.
+        pairs: pairs per epoch (default: one per image).
+    """
+
+    def __init__(self, images, labels, batch_size, seed=0, pairs=None):
+        self.images, self.labels = images, np.asarray(labels)
+        self._count = pairs or len(self.labels)
+        super().__init__(batch_size, seed)
+
+    @property
+    def samples(self):
+        return self._count
+
+    def draw(self, rng):
+        self.left, self.right, self.same = make_pairs(self.labels, self._count, rng)
+
+    def __getitem__(self, index):
+        part = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return ({"left": self.images[self.left[part]], "right": self.images[self.right[part]]}, self.same[part])
