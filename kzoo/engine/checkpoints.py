@@ -100,6 +100,7 @@ def load_model(path, *, trust=False, compile=True):
     import keras
 
     import kzoo.layers  # noqa: F401  registers kzoo's serialisable layers and losses
+    from kzoo.engine.torch_kernels import install
     from kzoo.plugins import import_plugin_layers
 
     if os.path.isdir(path):
@@ -117,6 +118,7 @@ def load_model(path, *, trust=False, compile=True):
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path} is not a valid .keras file (truncated or corrupt: not a zip archive).")
     _check_plugin_layers(path, import_plugin_layers(), compile)
+    install()
     try:
         return keras.saving.load_model(path, safe_mode=not trust, compile=compile)
     except ValueError as exc:
