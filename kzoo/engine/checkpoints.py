@@ -6,7 +6,9 @@ the user passes ``trust=True`` (``--trust``): a ``.keras`` file with a lambda la
 """
 
 import json
+import contextlib
 import os
+import sys
 import tempfile
 import zipfile
 
@@ -36,11 +38,38 @@ def atomic_copy(source, path):
     _atomic_write(path, lambda tmp: shutil.copyfile(source, tmp))
 
 
+@contextlib.contextmanager
+def _tensorflow_left_unloaded():
+    """Keep Keras's serialiser from importing TensorFlow on the torch and jax backends.
+
+    ``serialize_keras_object`` asks ``tf.available`` (to recognise ``tf.TensorShape``), which imports
+    TensorFlow whenever it is installed: seconds and hundreds of MB at the first checkpoint of a torch run.
+    A model built on another backend holds no TensorFlow objects, so the answer "unavailable" is exact.
+    """
+    import keras
+    from keras.src.utils import module_utils
+
+    lazy = module_utils.tensorflow
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules or lazy._available is not None:
+        yield
+        return
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = None
+
+
 def atomic_save_model(model, path, *, overwrite=True):
     """Save a whole model (``.keras``) atomically."""
     if os.path.exists(path) and not overwrite:
         raise KzooError(f"{path} already exists; pass --overwrite to replace it.")
-    _atomic_write(path, lambda tmp: model.save(tmp))
+
+    def save(tmp):
+        with _tensorflow_left_unloaded():
+            model.save(tmp)
+
+    _atomic_write(path, save)
 
 
 def atomic_save_weights(model, path):
