@@ -19,8 +19,19 @@ class FitLoop:
                          validation_data=validation_data, callbacks=callbacks, verbose=0, shuffle=True)
 
 
+class TorchLoop:
+    """The torch backend's fast loop (``kzoo.engine.torch_fast``), imported only when it is chosen."""
+
+    name = "torch"
+
+    def __new__(cls):
+        from kzoo.engine.torch_fast import TorchLoop as Loop
+
+        return Loop()
+
+
 # engine name -> {backend: loop class}; "fit" serves every backend
-LOOPS = {"fit": {"*": FitLoop}}
+LOOPS = {"torch": {"torch": TorchLoop}, "fit": {"*": FitLoop}}
 
 
 def choose_loop(engine, backend, model, config, notify=print):

@@ -1,0 +1,156 @@
+"""kzoo's training engine vs a hand-written native PyTorch loop, same architecture, same data, one process.
+
+    python benchmarks/train_throughput.py --model lenet5 --backend torch [--device cpu|cuda] [--batch-size 64]
+        [--steps 60] [--rounds 3] [--engine auto|fit|torch] [--json] [--no-rss]
+
+Both loops train the same model (``benchmarks/native.py`` mirrors kzoo's layer sizes) on the embedded MNIST
+digits at batch ``--batch-size``. After a warm-up (excluded), ``--rounds`` rounds alternate the two loops
+(the order flips every round), ``--steps`` steps in all per loop, so machine load affects both alike; the
+ratio kzoo/native of samples per second is printed last as ``ratio=1.23``. kzoo's side is the engine
+``kzoo train`` uses (``choose_loop``; its ``run`` with kzoo's per-batch callbacks). Peak RSS of each loop is
+measured in its own fresh subprocess (``ru_maxrss``) unless ``--no-rss``.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True)
+    p.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "torch"),
+                   choices=["torch", "tensorflow", "jax"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=60, help="timed steps per loop (after warm-up)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps per loop first")
+    p.add_argument("--rounds", type=int, default=3, help="alternations of the two loops")
+    p.add_argument("--engine", default="auto", help="kzoo engine: auto (what `kzoo train` uses), fit, torch")
+    p.add_argument("--json", action="store_true", help="also print one JSON line of results")
+    p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
+    p.add_argument("--only", choices=["kzoo", "native"], help=argparse.SUPPRESS)  # RSS subprocess mode
+    return p.parse_args(argv)
+
+
+def load_data():
+    from kzoo.data import load_dataset
+    from kzoo.engine.tasks import images_to_float
+
+    data = load_dataset("mnist_embedded")
+    return images_to_float(data.x_train), data.y_train.astype("int64")
+
+
+class KzooSide:
+    def __init__(self, args, x, y):
+        import keras
+        import numpy as np
+
+        import kzoo
+        from kzoo.engine.callbacks import EpochClock, StopOnNaN
+        from kzoo.engine.loops import choose_loop, seed_everything
+        from kzoo.engine.tasks import ClassificationTask
+        from native import KZOO_OPTIONS
+
+        seed_everything(0)
+        self.x, self.y, self.batch_size = x, y, args.batch_size
+        self.net = kzoo.create_model(args.model, input_shape=(28, 28, 1), num_classes=10,
+                                     **KZOO_OPTIONS.get(args.model, {}))
+        task = ClassificationTask()
+        self.net.compile(optimizer=keras.optimizers.Adam(1e-3), loss=task.loss("sparse_cce"),
+                         metrics=task.metrics("sparse_cce"))
+        self.messages = []
+        self.loop = choose_loop(args.engine, keras.backend.backend(), self.net, None, notify=self.messages.append)
+        self.callbacks = lambda n: [EpochClock(n), StopOnNaN()]
+        self.rng = np.random.default_rng(0)
+
+    def run(self, steps):
+        n = steps * self.batch_size
+        idx = self.rng.permutation(len(self.y))[:n]
+        self.loop.run(self.net, self.x[idx], self.y[idx], validation_data=None, epochs=1, initial_epoch=0,
+                      batch_size=self.batch_size, callbacks=self.callbacks(n))
+
+
+def peak_rss_mb(args, which):
+    cmd = [sys.executable, os.path.abspath(__file__), "--model", args.model, "--backend", args.backend,
+           "--device", args.device, "--batch-size", str(args.batch_size), "--engine", args.engine,
+           "--steps", str(max(10, args.steps // 3)), "--warmup", "2", "--only", which]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    for line in out.stdout.splitlines()[::-1]:
+        if line.startswith("rss_mb="):
+            return float(line.split("=")[1])
+    sys.stderr.write(out.stderr[-2000:])
+    return None
+
+
+def main(argv=None):
+    args = parse(argv)
+    if args.device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # both loops on the CPU, even on a GPU machine
+    from kzoo.backend import set_backend
+
+    set_backend(args.backend)
+    x, y = load_data()
+    import torch
+
+    from native import NativeLoop
+
+    native = kzoo = None
+    if args.only in (None, "native"):
+        native = NativeLoop(args.model, x, y, device=args.device)
+    if args.only in (None, "kzoo"):
+        kzoo = KzooSide(args, x, y)
+    if args.only:
+        side = native if native is not None else kzoo
+        run = (lambda s: side.run(s, args.batch_size)) if native is not None else side.run
+        run(args.warmup)
+        run(args.steps)
+        print(f"rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
+        return
+
+    timed = {"native": 0.0, "kzoo": 0.0}
+    runs = {"native": lambda s: native.run(s, args.batch_size), "kzoo": kzoo.run}
+    for name in ("native", "kzoo"):
+        runs[name](args.warmup)
+    per_round = [args.steps // args.rounds + (1 if r < args.steps % args.rounds else 0) for r in range(args.rounds)]
+    for r, steps in enumerate(per_round):
+        for name in (("native", "kzoo") if r % 2 == 0 else ("kzoo", "native")):
+            start = time.perf_counter()
+            runs[name](steps)
+            timed[name] += time.perf_counter() - start
+    samples = args.steps * args.batch_size
+    sps = {name: samples / seconds for name, seconds in timed.items()}
+    import keras
+
+    result = {
+        "model": args.model, "backend": keras.backend.backend(), "engine": kzoo.loop.name, "device": args.device,
+        "batch_size": args.batch_size, "steps": args.steps, "rounds": args.rounds,
+        "kzoo_samples_per_s": round(sps["kzoo"], 1), "native_samples_per_s": round(sps["native"], 1),
+        "ratio": round(sps["kzoo"] / sps["native"], 3), "torch_threads": torch.get_num_threads(),
+        "load_avg_1m": round(os.getloadavg()[0], 2), "notes": kzoo.messages,
+    }
+    if not args.no_rss:
+        result["kzoo_peak_rss_mb"] = peak_rss_mb(args, "kzoo")
+        result["native_peak_rss_mb"] = peak_rss_mb(args, "native")
+    for message in kzoo.messages:
+        print(f"note: {message}")
+    print(f"model={args.model} backend={result['backend']} engine={result['engine']} device={args.device} "
+          f"batch={args.batch_size} steps={args.steps}")
+    if not args.no_rss:
+        print(f"peak_rss_mb kzoo={result['kzoo_peak_rss_mb']} native={result['native_peak_rss_mb']}")
+    print(f"kzoo={sps['kzoo']:.1f} samples/s native_torch={sps['native']:.1f} samples/s")
+    if args.json:
+        print(json.dumps(result))
+    print(f"ratio={result['ratio']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
