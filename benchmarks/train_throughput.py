@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -33,7 +34,9 @@ def parse(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--steps", type=int, default=60, help="timed steps per loop (after warm-up)")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps per loop first")
-    p.add_argument("--rounds", type=int, default=3, help="alternations of the two loops")
+    p.add_argument("--rounds", type=int, default=0, help="alternations of the two loops (default: every 5 steps)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="intra-op threads of every framework in the process (default: the frameworks' own)")
     p.add_argument("--engine", default="auto", help="kzoo engine: auto (what `kzoo train` uses), fit, torch")
     p.add_argument("--json", action="store_true", help="also print one JSON line of results")
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
@@ -82,7 +85,8 @@ class KzooSide:
 def peak_rss_mb(args, which):
     cmd = [sys.executable, os.path.abspath(__file__), "--model", args.model, "--backend", args.backend,
            "--device", args.device, "--batch-size", str(args.batch_size), "--engine", args.engine,
-           "--steps", str(max(10, args.steps // 3)), "--warmup", "2", "--only", which]
+           "--steps", str(max(10, args.steps // 3)), "--warmup", "2", "--only", which,
+           "--threads", str(args.threads)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
     for line in out.stdout.splitlines()[::-1]:
         if line.startswith("rss_mb="):
@@ -95,6 +99,13 @@ def main(argv=None):
     args = parse(argv)
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # both loops on the CPU, even on a GPU machine
+    args.rounds = args.rounds or max(2, args.steps // 5)
+    if args.threads:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                                   + ("true" if args.threads > 1 else "false")).strip()
+        os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(args.threads))
+        os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
     from kzoo.backend import set_backend
 
     set_backend(args.backend)
@@ -102,6 +113,14 @@ def main(argv=None):
     import torch
 
     from native import NativeLoop
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        if args.backend == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
 
     native = kzoo = None
     if args.only in (None, "native"):
@@ -117,15 +136,19 @@ def main(argv=None):
         return
 
     timed = {"native": 0.0, "kzoo": 0.0}
+    round_ratios = []
     runs = {"native": lambda s: native.run(s, args.batch_size), "kzoo": kzoo.run}
     for name in ("native", "kzoo"):
         runs[name](args.warmup)
     per_round = [args.steps // args.rounds + (1 if r < args.steps % args.rounds else 0) for r in range(args.rounds)]
     for r, steps in enumerate(per_round):
+        this = {}
         for name in (("native", "kzoo") if r % 2 == 0 else ("kzoo", "native")):
             start = time.perf_counter()
             runs[name](steps)
-            timed[name] += time.perf_counter() - start
+            this[name] = time.perf_counter() - start
+            timed[name] += this[name]
+        round_ratios.append(this["native"] / this["kzoo"])
     samples = args.steps * args.batch_size
     sps = {name: samples / seconds for name, seconds in timed.items()}
     import keras
@@ -134,7 +157,9 @@ def main(argv=None):
         "model": args.model, "backend": keras.backend.backend(), "engine": kzoo.loop.name, "device": args.device,
         "batch_size": args.batch_size, "steps": args.steps, "rounds": args.rounds,
         "kzoo_samples_per_s": round(sps["kzoo"], 1), "native_samples_per_s": round(sps["native"], 1),
-        "ratio": round(sps["kzoo"] / sps["native"], 3), "torch_threads": torch.get_num_threads(),
+        "ratio": round(statistics.median(round_ratios), 3),
+        "ratio_of_totals": round(sps["kzoo"] / sps["native"], 3), "torch_threads": torch.get_num_threads(),
+        "round_ratios": [round(r, 3) for r in round_ratios],
         "load_avg_1m": round(os.getloadavg()[0], 2), "notes": kzoo.messages,
     }
     if not args.no_rss:
@@ -146,7 +171,8 @@ def main(argv=None):
           f"batch={args.batch_size} steps={args.steps}")
     if not args.no_rss:
         print(f"peak_rss_mb kzoo={result['kzoo_peak_rss_mb']} native={result['native_peak_rss_mb']}")
-    print(f"kzoo={sps['kzoo']:.1f} samples/s native_torch={sps['native']:.1f} samples/s")
+    print(f"kzoo={sps['kzoo']:.1f} samples/s native_torch={sps['native']:.1f} samples/s "
+          f"(ratio of totals {result['ratio_of_totals']:.2f}; ratio below: median of {args.rounds} rounds)")
     if args.json:
         print(json.dumps(result))
     print(f"ratio={result['ratio']:.2f}")

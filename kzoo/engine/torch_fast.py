@@ -24,6 +24,7 @@ Keras callbacks (checkpoints, CSV log, early stopping, NaN guard, progress bar) 
 """
 
 import math
+import weakref
 
 import keras
 import torch
@@ -59,22 +60,46 @@ def _to_cl(x):
     return x.permute(0, 2, 3, 1)
 
 
+# spatial size (H*W) up to which a convolution input is made plain NCHW, per device type
+_SMALL_MAPS = {"cpu": 64}
+
+
+def restride(variable, extra=()):
+    """Store a conv kernel (HWIO shape) in OIHW memory order, in place: the same Parameter, shape and values.
+
+    ``kernel.permute(3, 2, 0, 1)`` then is a contiguous OIHW tensor, so torch's convolution neither copies the
+    weight in the forward pass nor its gradient in the backward pass. Keras ops, checkpoints and optimizers
+    see the same (strided) tensor; ``extra`` (optimizer slots of the kernel) get the same memory order, so
+    fused optimizer kernels walk all of them in the same element order.
+    """
+    for v in (variable, *extra):
+        value = v.value
+        if value.dim() == 4 and not value.permute(3, 2, 0, 1).is_contiguous():
+            value.data = value.data.permute(3, 2, 0, 1).contiguous().permute(2, 3, 1, 0)
+
+
 def _conv2d(layer):
     if type(layer) is not L.Conv2D or layer.data_format != "channels_last":
         return None
     stride, dilation = tuple(layer.strides), tuple(layer.dilation_rate)
     if layer.padding == "valid":
         padding = 0
-    elif layer.padding == "same" and stride == (1, 1):
-        padding = "same"
+    elif layer.padding == "same" and (stride == (1, 1) or tuple(layer.kernel_size) == (1, 1)):
+        padding = "same" if stride == (1, 1) else 0  # a 1x1 kernel needs no padding at any stride
     else:
         return None  # Keras' "same" with strides pads bottom/right only: let the layer do it
     groups, kernel, bias = layer.groups, layer.kernel, layer.bias
+    small = _SMALL_MAPS.get(str(kernel.value.device.type), 0)
 
     def conv(x, training):
-        # HWIO -> OIHW view; the channels_last input makes torch's CPU and cuDNN kernels work in NHWC
-        w = kernel.value.permute(3, 2, 0, 1)
-        y = F.conv2d(_to_cf(x), w, None if bias is None else bias.value, stride, padding, dilation, groups)
+        # HWIO -> OIHW view (a contiguous one once ``restride`` ran); the input keeps its memory format
+        # (channels_last for large maps, where oneDNN and cuDNN are fastest in NHWC), except that small maps
+        # go to plain NCHW, where the CPU kernels are faster (ResNet's 4x4x512 stage: ~1.8x)
+        xc = _to_cf(x)
+        if x.shape[1] * x.shape[2] <= small:
+            xc = xc.contiguous()
+        y = F.conv2d(xc, kernel.value.permute(3, 2, 0, 1), None if bias is None else bias.value, stride, padding,
+                     dilation, groups)
         return _to_cl(y)
 
     return _with_activation(conv, layer.activation)
@@ -172,8 +197,8 @@ def _zero_padding(layer):
     if type(layer) is not L.ZeroPadding2D or layer.data_format != "channels_last":
         return None
     (top, bottom), (left, right) = layer.padding
-    pad = (0, 0, left, right, top, bottom)
-    return lambda x, training: F.pad(x, pad)
+    pad = (left, right, top, bottom)
+    return lambda x, training: _to_cl(F.pad(_to_cf(x), pad))  # keeps the input's memory format
 
 
 def _recurrent(layer):
@@ -195,10 +220,9 @@ def _recurrent(layer):
     kernel, recurrent, bias = cell.kernel, cell.recurrent_kernel, cell.bias
 
     def weights():
-        w_ih, w_hh, b = kernel.value.t(), recurrent.value.t(), bias.value
-        if kind == "lstm":
-            return [w_ih, w_hh, b, torch.zeros_like(b)]
-        if kind == "rnn":
+        # contiguous (out, in) matrices, as torch's own modules keep them: the kernels run faster on them
+        w_ih, w_hh, b = kernel.value.t().contiguous(), recurrent.value.t().contiguous(), bias.value
+        if kind in ("lstm", "rnn"):
             return [w_ih, w_hh, b, torch.zeros_like(b)]
         order = lambda t: torch.cat([t[units:2 * units], t[:units], t[2 * units:]])  # noqa: E731 (z,r,h)->(r,z,n)
         return [order(w_ih), order(w_hh), order(b[0]), order(b[1])]
@@ -278,7 +302,7 @@ class Compiled:
         self.input_id = id(model.inputs[0])
         output = model.outputs[0]
         self.output_id = id(output)
-        self.native, self.fallback = [], []
+        self.native, self.fallback, self.conv_kernels = [], [], []
         self.steps = []
         self.logits_id = None
         for depth in sorted(model._nodes_by_depth, reverse=True):
@@ -296,6 +320,8 @@ class Compiled:
                          and all(isinstance(t, KerasTensor) for t in arguments.args[0]))
                 fn = _native(op, multi=False) if single is not None else (_native(op, multi=True) if multi else None)
                 if fn is not None:
+                    if type(op) is L.Conv2D:
+                        self.conv_kernels.append(op.kernel)
                     ins = id(single) if single is not None else [id(t) for t in arguments.args[0]]
                     self.steps.append((0, fn, ins, outs))
                     self.native.append(op.name)
@@ -324,8 +350,15 @@ class Compiled:
         return values.get(self.output_id), values.get(self.logits_id) if self.logits_id else None
 
 
+_COMPILED = weakref.WeakKeyDictionary()
+
+
 def compile_graph(model):
-    return Compiled(model)
+    """The compiled form of ``model``, built once per model (it reads variables at call time, not now)."""
+    compiled = _COMPILED.get(model)
+    if compiled is None:
+        compiled = _COMPILED[model] = Compiled(model)
+    return compiled
 
 
 # -- the optimizer step -----------------------------------------------------------------------------------
@@ -362,6 +395,10 @@ class FusedAdam:
         self.step = torch.zeros((), dtype=torch.float32, device=device)
         self.host_lr = device.type == "cpu"
 
+    def slots(self, variable):
+        index = self.optimizer._get_variable_index(variable)
+        return self.optimizer._momentums[index], self.optimizer._velocities[index]
+
     def apply(self, grads):
         opt = self.optimizer
         self.t += 1
@@ -370,7 +407,11 @@ class FusedAdam:
             lr = float(lr)
         self.step.fill_(self.t)
         eps = opt.epsilon / math.sqrt(1.0 - opt.beta_2 ** self.t)
-        torch._fused_adam_([v.value for v in self.variables], grads, self.m, self.v, [],
+        params = [v.value for v in self.variables]
+        # the fused kernel walks memory in order: each gradient must share its parameter's strides (autograd
+        # gives them that; a gradient from elsewhere may not)
+        grads = [g if g.stride() == p.stride() else torch.empty_like(p).copy_(g) for g, p in zip(grads, params)]
+        torch._fused_adam_(params, grads, self.m, self.v, [],
                            [self.step] * len(grads), lr=lr, beta1=opt.beta_1, beta2=opt.beta_2, weight_decay=0.0,
                            eps=eps, amsgrad=False, maximize=False)
         opt.iterations.assign_add(1)
@@ -412,8 +453,10 @@ def why_not(model):
         return "its output is not one vector per sample"
     if model.optimizer is None or getattr(model, "loss", None) is None:
         return "it is not compiled"
-    if type(model.loss).__name__ not in _LOSSES or getattr(model.loss, "from_logits", False):
+    if type(model.loss).__name__ not in _LOSSES:
         return f"the {type(model.loss).__name__} loss is trained by fit"
+    if getattr(model.loss, "from_logits", False):
+        return "a from_logits loss is trained by fit"
     for layer in model._flatten_layers(include_self=False):
         if type(layer) is L.Masking or getattr(layer, "mask_zero", False):
             return "it uses masks"
@@ -451,6 +494,11 @@ class TorchLoop:
         trainable = list(model.trainable_variables)
         regularized = [v for v in trainable if getattr(v, "regularizer", None) is not None]
         optimizer = optimizer_step(model.optimizer, trainable)
+        if isinstance(optimizer, FusedAdam):
+            slots = optimizer.slots
+            for kernel in graph.conv_kernels:
+                if kernel.trainable:
+                    restride(kernel, slots(kernel))
 
         def batch_loss(out, logits, yb):
             if kind == "sparse_cce" and logits is not None:
@@ -500,7 +548,7 @@ class TorchLoop:
             seen = min(n, (step + 1) * batch_size)
             values = (totals / seen).tolist()
             logs = {"loss": values[0], "accuracy": values[1]}
-            if validation_data is not None and math.isfinite(logs["loss"]):
+            if validation_data is not None:  # also after a NaN, as fit does (the CSV keeps its columns)
                 logs.update(self._validate(graph, validation_data, batch_size, batch_loss, correct, device))
             cbs.on_epoch_end(epoch, logs)
             if model.stop_training:
