@@ -33,7 +33,8 @@ def _model_options(ctx, param, values):
 @click.option("--clipnorm", type=click.FloatRange(min=0), help="Clip each gradient to this norm.")
 @click.option("--limit", type=click.IntRange(min=0), help="Use only the first N training and test samples.")
 @click.option("--task", type=click.Choice(["lm"]), default=None, help="Train a sequence model as a character LM.")
-@click.option("--engine", type=click.Choice(["auto", "fit", "torch"]), help="Training loop (auto: fastest available).")
+@click.option("--engine", type=click.Choice(["auto", "fit", "torch", "xla"]),
+              help="Training loop (auto: fastest available; torch: kzoo's torch loop; xla: fit with XLA on tensorflow).")
 @backend_option
 @click.option("--output", type=click.Path(file_okay=False), help="Run folder (default runs/<model>-<data>-<n>).")
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue a run folder from its last epoch.")

@@ -388,6 +388,7 @@ class FusedAdam:
         self.optimizer = optimizer
         index = optimizer._get_variable_index
         self.variables = variables
+        self.params = [v.value for v in variables]
         self.m = [optimizer._momentums[index(v)].value for v in variables]
         self.v = [optimizer._velocities[index(v)].value for v in variables]
         self.t = int(optimizer.iterations.numpy())
@@ -407,7 +408,7 @@ class FusedAdam:
             lr = float(lr)
         self.step.fill_(self.t)
         eps = opt.epsilon / math.sqrt(1.0 - opt.beta_2 ** self.t)
-        params = [v.value for v in self.variables]
+        params = self.params
         # the fused kernel walks memory in order: each gradient must share its parameter's strides (autograd
         # gives them that; a gradient from elsewhere may not)
         grads = [g if g.stride() == p.stride() else torch.empty_like(p).copy_(g) for g, p in zip(grads, params)]
@@ -492,6 +493,7 @@ class TorchLoop:
         every = 1 if str(device).startswith("cpu") else max(1, steps // 20)
 
         trainable = list(model.trainable_variables)
+        params = [v.value for v in trainable]  # the Parameters themselves: Keras assigns in place (copy_)
         regularized = [v for v in trainable if getattr(v, "regularizer", None) is not None]
         optimizer = optimizer_step(model.optimizer, trainable)
         if isinstance(optimizer, FusedAdam):
@@ -531,10 +533,10 @@ class TorchLoop:
                 loss = batch_loss(out, logits, yb)
                 if regularized:
                     loss = loss + sum(v.regularizer(v.value) for v in regularized)
-                for v in trainable:
-                    v.value.grad = None
+                for p in params:
+                    p.grad = None
                 loss.backward()
-                grads = [v.value.grad for v in trainable]
+                grads = [p.grad for p in params]
                 with torch.no_grad():
                     optimizer.apply(grads)
                     totals += torch.stack([loss.detach().double() * len(idx), correct(out, logits, yb).double()])
