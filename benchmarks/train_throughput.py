@@ -1,14 +1,17 @@
 """kzoo's training engine vs a hand-written native PyTorch loop, same architecture, same data, one process.
 
     python benchmarks/train_throughput.py --model lenet5 --backend torch [--device cpu|cuda] [--batch-size 64]
-        [--steps 60] [--rounds 3] [--engine auto|fit|torch] [--json] [--no-rss]
+        [--steps 60] [--rounds N] [--threads N] [--engine auto|fit|torch|xla] [--json]
 
 Both loops train the same model (``benchmarks/native.py`` mirrors kzoo's layer sizes) on the embedded MNIST
-digits at batch ``--batch-size``. After a warm-up (excluded), ``--rounds`` rounds alternate the two loops
-(the order flips every round), ``--steps`` steps in all per loop, so machine load affects both alike; the
-ratio kzoo/native of samples per second is printed last as ``ratio=1.23``. kzoo's side is the engine
-``kzoo train`` uses (``choose_loop``; its ``run`` with kzoo's per-batch callbacks). Peak RSS of each loop is
-measured in its own fresh subprocess (``ru_maxrss``) unless ``--no-rss``.
+digits at batch ``--batch-size``. The native loop runs in its own (spawned) process, so kzoo's backend
+(TensorFlow's or XLA's thread pools, allocators) never shares a process with it; the two processes take turns,
+one idle while the other runs. After a warm-up (excluded), ``--rounds`` rounds alternate the two loops (the
+order flips every round), ``--steps`` steps in all per loop, so machine load affects both alike. The median
+over rounds of the per-round ratio kzoo/native of samples per second (robust to load spikes on a shared
+machine) is printed last as ``ratio=1.23``, after the totals. kzoo's side is the engine ``kzoo train`` uses
+(``choose_loop``; its ``run`` with kzoo's per-batch callbacks), one ``run`` per round. Peak RSS
+(``ru_maxrss``) is reported for each process: kzoo's includes its backend, the native one torch only.
 """
 
 import argparse
@@ -16,7 +19,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 
@@ -39,8 +41,6 @@ def parse(argv=None):
                    help="intra-op threads of every framework in the process (default: the frameworks' own)")
     p.add_argument("--engine", default="auto", help="kzoo engine: auto (what `kzoo train` uses), fit, torch")
     p.add_argument("--json", action="store_true", help="also print one JSON line of results")
-    p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
-    p.add_argument("--only", choices=["kzoo", "native"], help=argparse.SUPPRESS)  # RSS subprocess mode
     return p.parse_args(argv)
 
 
@@ -82,73 +82,88 @@ class KzooSide:
                       batch_size=self.batch_size, callbacks=self.callbacks(n))
 
 
-def peak_rss_mb(args, which):
-    cmd = [sys.executable, os.path.abspath(__file__), "--model", args.model, "--backend", args.backend,
-           "--device", args.device, "--batch-size", str(args.batch_size), "--engine", args.engine,
-           "--steps", str(max(10, args.steps // 3)), "--warmup", "2", "--only", which,
-           "--threads", str(args.threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
-    for line in out.stdout.splitlines()[::-1]:
-        if line.startswith("rss_mb="):
-            return float(line.split("=")[1])
-    sys.stderr.write(out.stderr[-2000:])
-    return None
-
-
-def main(argv=None):
-    args = parse(argv)
-    if args.device == "cpu":
-        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # both loops on the CPU, even on a GPU machine
-    args.rounds = args.rounds or max(2, args.steps // 5)
+def _threads(args):
     if args.threads:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
                                    + ("true" if args.threads > 1 else "false")).strip()
         os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(args.threads))
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
-    from kzoo.backend import set_backend
 
-    set_backend(args.backend)
-    x, y = load_data()
+
+def native_worker(conn, args):
+    """The native loop in its own process: no framework of kzoo's backend shares its memory or threads."""
+    _threads(args)
     import torch
 
     from native import NativeLoop
 
     if args.threads:
         torch.set_num_threads(args.threads)
-        if args.backend == "tensorflow":
-            import tensorflow as tf
+    x, y = load_data()
+    loop = NativeLoop(args.model, x, y, device=args.device)
+    conn.send(torch.get_num_threads())
+    while (steps := conn.recv()) is not None:
+        start = time.perf_counter()
+        loop.run(steps, args.batch_size)
+        conn.send(time.perf_counter() - start)
+    conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
-            tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
 
-    native = kzoo = None
-    if args.only in (None, "native"):
-        native = NativeLoop(args.model, x, y, device=args.device)
-    if args.only in (None, "kzoo"):
-        kzoo = KzooSide(args, x, y)
-    if args.only:
-        side = native if native is not None else kzoo
-        run = (lambda s: side.run(s, args.batch_size)) if native is not None else side.run
-        run(args.warmup)
-        run(args.steps)
-        print(f"rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
-        return
+def main(argv=None):
+    args = parse(argv)
+    args.rounds = args.rounds or max(2, args.steps // 5)
+    if args.device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # both loops on the CPU, even on a GPU machine
+    _threads(args)
+    import multiprocessing
 
-    timed = {"native": 0.0, "kzoo": 0.0}
-    round_ratios = []
-    runs = {"native": lambda s: native.run(s, args.batch_size), "kzoo": kzoo.run}
+    context = multiprocessing.get_context("spawn")
+    here, there = context.Pipe()
+    worker = context.Process(target=native_worker, args=(there, args), daemon=True)
+    worker.start()
+    native_threads = here.recv()
+
+    from kzoo.backend import set_backend
+
+    set_backend(args.backend)
+    if args.threads and args.backend == "torch":
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.threads and args.backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    x, y = load_data()
+    kzoo = KzooSide(args, x, y)
+
+    def run_native(steps):
+        here.send(steps)
+        return here.recv()
+
+    def run_kzoo(steps):
+        start = time.perf_counter()
+        kzoo.run(steps)
+        return time.perf_counter() - start
+
+    runs = {"native": run_native, "kzoo": run_kzoo}
     for name in ("native", "kzoo"):
         runs[name](args.warmup)
+    timed = {"native": 0.0, "kzoo": 0.0}
+    round_ratios = []
     per_round = [args.steps // args.rounds + (1 if r < args.steps % args.rounds else 0) for r in range(args.rounds)]
     for r, steps in enumerate(per_round):
         this = {}
         for name in (("native", "kzoo") if r % 2 == 0 else ("kzoo", "native")):
-            start = time.perf_counter()
-            runs[name](steps)
-            this[name] = time.perf_counter() - start
+            this[name] = runs[name](steps)
             timed[name] += this[name]
         round_ratios.append(this["native"] / this["kzoo"])
+    here.send(None)
+    native_rss = here.recv()
+    worker.join(timeout=30)
+    kzoo_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     samples = args.steps * args.batch_size
     sps = {name: samples / seconds for name, seconds in timed.items()}
     import keras
@@ -158,19 +173,17 @@ def main(argv=None):
         "batch_size": args.batch_size, "steps": args.steps, "rounds": args.rounds,
         "kzoo_samples_per_s": round(sps["kzoo"], 1), "native_samples_per_s": round(sps["native"], 1),
         "ratio": round(statistics.median(round_ratios), 3),
-        "ratio_of_totals": round(sps["kzoo"] / sps["native"], 3), "torch_threads": torch.get_num_threads(),
+        "ratio_of_totals": round(sps["kzoo"] / sps["native"], 3),
         "round_ratios": [round(r, 3) for r in round_ratios],
+        "kzoo_peak_rss_mb": round(kzoo_rss, 1), "native_peak_rss_mb": round(native_rss, 1),
+        "threads": args.threads or "default", "native_torch_threads": native_threads,
         "load_avg_1m": round(os.getloadavg()[0], 2), "notes": kzoo.messages,
     }
-    if not args.no_rss:
-        result["kzoo_peak_rss_mb"] = peak_rss_mb(args, "kzoo")
-        result["native_peak_rss_mb"] = peak_rss_mb(args, "native")
     for message in kzoo.messages:
         print(f"note: {message}")
     print(f"model={args.model} backend={result['backend']} engine={result['engine']} device={args.device} "
-          f"batch={args.batch_size} steps={args.steps}")
-    if not args.no_rss:
-        print(f"peak_rss_mb kzoo={result['kzoo_peak_rss_mb']} native={result['native_peak_rss_mb']}")
+          f"batch={args.batch_size} steps={args.steps} rounds={args.rounds}")
+    print(f"peak_rss_mb kzoo={result['kzoo_peak_rss_mb']} native={result['native_peak_rss_mb']}")
     print(f"kzoo={sps['kzoo']:.1f} samples/s native_torch={sps['native']:.1f} samples/s "
           f"(ratio of totals {result['ratio_of_totals']:.2f}; ratio below: median of {args.rounds} rounds)")
     if args.json:
