@@ -276,7 +276,7 @@ def _native(layer, multi):
 def _keras_call(op):
     """Any other layer (or a nested model) runs as itself, with the training flag it expects."""
     if isinstance(op, keras.Model) and getattr(op, "_nodes_by_depth", None) is not None:
-        inner = compile_graph(op)
+        inner = Compiled(op, skip_head=False)  # its softmax is the output the outer graph goes on with
         return lambda args, kwargs, training: inner.forward(args[0], training)[0]
     takes_training = getattr(op, "_call_has_training_arg", False)
 
@@ -295,7 +295,7 @@ class Compiled:
     training step skips: cross-entropy and accuracy come from the logits, as in a native loop.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, skip_head=True):
         from keras.src.backend.common.keras_tensor import KerasTensor
 
         self.model = model
@@ -328,7 +328,7 @@ class Compiled:
                 else:
                     self.steps.append((1, _keras_call(op), arguments, outs))
                     self.fallback.append(f"{op.name} ({type(op).__name__})")
-                if outs == [self.output_id] and single is not None and type(op) is L.Activation \
+                if skip_head and outs == [self.output_id] and single is not None and type(op) is L.Activation \
                         and op.activation is keras.activations.softmax and op.dtype_policy.compute_dtype == "float32":
                     self.logits_id = id(single)
 

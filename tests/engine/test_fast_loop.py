@@ -142,6 +142,12 @@ def test_fused_adam_is_keras_adam(schedule):
 
 
 @torch_only
+def test_augmented_model_trains_with_the_torch_engine(tmp_path):
+    result = kzoo.train("lenet5", engine="torch", augment=True, output=str(tmp_path / "run"), **dict(SMALL, limit=600))
+    assert 0.0 <= result["accuracy"] <= 1.0 and result["epochs_done"] == 1
+
+
+@torch_only
 def test_other_optimizers_and_regularizers_stay_exact(tmp_path):
     result = kzoo.train("mlp", engine="torch", optimizer="momentum", weight_decay=1e-4, clipnorm=1.0, l2=1e-4,
                         schedule="cosine", output=str(tmp_path / "run"), **dict(SMALL, limit=600))
