@@ -442,6 +442,24 @@ _LOSSES = {
 }
 
 
+_LOSS_NAMES = {
+    "sparse_categorical_crossentropy": "sparse_cce", "categorical_crossentropy": "cce", "mse": "mse",
+    "mean_squared_error": "mse", "mae": "mae", "mean_absolute_error": "mae", "binary_crossentropy": "bce",
+}
+
+
+def _loss_kind(loss):
+    """``(kind, callable(y_true, y_pred) -> mean loss)`` for the compiled loss, or ``(None, None)``."""
+    if isinstance(loss, str):
+        kind = _LOSS_NAMES.get(loss)
+        fn = keras.losses.get(loss) if kind else None
+        return kind, (lambda y, p: fn(y, p).mean()) if kind else None
+    kind = _LOSSES.get(type(loss).__name__)
+    if kind is None or getattr(loss, "from_logits", False):
+        return None, None
+    return kind, loss
+
+
 def why_not(model):
     """``None`` when ``TorchLoop`` can train ``model``, else the reason."""
     if keras.backend.backend() != "torch":
@@ -454,10 +472,10 @@ def why_not(model):
         return "its output is not one vector per sample"
     if model.optimizer is None or getattr(model, "loss", None) is None:
         return "it is not compiled"
-    if type(model.loss).__name__ not in _LOSSES:
-        return f"the {type(model.loss).__name__} loss is trained by fit"
     if getattr(model.loss, "from_logits", False):
         return "a from_logits loss is trained by fit"
+    if _loss_kind(model.loss)[0] is None:
+        return f"the {model.loss if isinstance(model.loss, str) else type(model.loss).__name__} loss is trained by fit"
     for layer in model._flatten_layers(include_self=False):
         if type(layer) is L.Masking or getattr(layer, "mask_zero", False):
             return "it uses masks"
@@ -483,8 +501,7 @@ class TorchLoop:
 
         device = get_device()
         graph = compile_graph(model)
-        kind = _LOSSES[type(model.loss).__name__]
-        loss_object = model.loss
+        kind, loss_object = _loss_kind(model.loss)
         X = torch.as_tensor(x, device=device)
         Y = torch.as_tensor(y, device=device)
         n = len(Y)

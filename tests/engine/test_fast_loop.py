@@ -82,6 +82,23 @@ def test_compiled_graph_computes_what_the_keras_model_computes(name, options):
 
 
 @torch_only
+@pytest.mark.parametrize("name", ["densenet_small", "googlenet", "nin", "bilstm", "vgg11_bn"])
+def test_other_families_compute_the_same_with_keras_fallbacks(name):
+    """Layers without a native kernel (Resizing, Bidirectional, strided "same" convs) run as Keras layers."""
+    import torch
+
+    from kzoo.engine.torch_fast import compile_graph
+
+    shape = (28, 28) if name == "bilstm" else (32, 32, 3)
+    net = kzoo.create_model(name, input_shape=shape, num_classes=5)
+    net.compile(optimizer="adam", loss="sparse_categorical_crossentropy")  # a string loss works too
+    x = torch.rand((2,) + shape)
+    with torch.no_grad():
+        np.testing.assert_allclose(compile_graph(net).forward(x, False)[0].numpy(), net(x, training=False).numpy(),
+                                   rtol=1e-4, atol=1e-6)
+
+
+@torch_only
 def test_batch_norm_updates_the_moving_statistics_like_keras():
     import torch
 
