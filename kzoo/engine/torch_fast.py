@@ -67,6 +67,8 @@ _SMALL_MAPS = {"cpu": 64}
 def restride(variable, extra=()):
     """Store a conv kernel (HWIO shape) in OIHW memory order, in place: the same Parameter, shape and values.
 
+    (A recurrent kernel, shape ``(in, gates)``, likewise goes to torch's ``(gates, in)`` memory order.)
+
     ``kernel.permute(3, 2, 0, 1)`` then is a contiguous OIHW tensor, so torch's convolution neither copies the
     weight in the forward pass nor its gradient in the backward pass. Keras ops, checkpoints and optimizers
     see the same (strided) tensor; ``extra`` (optimizer slots of the kernel) get the same memory order, so
@@ -76,6 +78,8 @@ def restride(variable, extra=()):
         value = v.value
         if value.dim() == 4 and not value.permute(3, 2, 0, 1).is_contiguous():
             value.data = value.data.permute(3, 2, 0, 1).contiguous().permute(2, 3, 1, 0)
+        elif value.dim() == 2 and not value.t().is_contiguous():  # recurrent (in, gates) -> torch's (gates, in)
+            value.data = value.data.t().contiguous().t()
 
 
 def _conv2d(layer):
@@ -221,6 +225,7 @@ def _recurrent(layer):
 
     def weights():
         # contiguous (out, in) matrices, as torch's own modules keep them: the kernels run faster on them
+        # (no copy once ``restride`` stored the Keras kernels in that memory order)
         w_ih, w_hh, b = kernel.value.t().contiguous(), recurrent.value.t().contiguous(), bias.value
         if kind in ("lstm", "rnn"):
             return [w_ih, w_hh, b, torch.zeros_like(b)]
@@ -322,6 +327,8 @@ class Compiled:
                 if fn is not None:
                     if type(op) is L.Conv2D:
                         self.conv_kernels.append(op.kernel)
+                    elif type(op) in (L.LSTM, L.GRU, L.SimpleRNN):
+                        self.conv_kernels += [op.cell.kernel, op.cell.recurrent_kernel]
                     ins = id(single) if single is not None else [id(t) for t in arguments.args[0]]
                     self.steps.append((0, fn, ins, outs))
                     self.native.append(op.name)
@@ -556,7 +563,8 @@ class TorchLoop:
                 grads = [p.grad for p in params]
                 with torch.no_grad():
                     optimizer.apply(grads)
-                    totals += torch.stack([loss.detach().double() * len(idx), correct(out, logits, yb).double()])
+                    totals[0].add_(loss.detach(), alpha=len(idx))
+                    totals[1].add_(correct(out, logits, yb))
                 if (step + 1) % every == 0 or step + 1 == steps:
                     seen = min(n, (step + 1) * batch_size)
                     values = (totals / seen).tolist()
