@@ -413,6 +413,9 @@ class FusedAdam:
         lr = opt._get_current_learning_rate()
         if self.host_lr:
             lr = float(lr)
+        else:  # on an accelerator: a device tensor (the kernel's tensor_lr overload), no host sync
+            lr = lr.value if hasattr(lr, "value") else torch.as_tensor(lr, device=self.step.device)
+            lr = lr.to(torch.float32)
         self.step.fill_(self.t)
         eps = opt.epsilon / math.sqrt(1.0 - opt.beta_2 ** self.t)
         params = self.params
