@@ -21,8 +21,51 @@ class FitLoop:
                          validation_data=validation_data, callbacks=callbacks, verbose=0, shuffle=True)
 
 
+class XlaFitLoop(FitLoop):
+    """``fit`` with the train step compiled by XLA (``jit_compile=True``) on the tensorflow backend.
+
+    Keras turns XLA off on CPU-only machines by default ("auto"), and measurements agree (docs/benchmarks.md:
+    LeNet-5 0.27x native with XLA on 2 CPU cores vs 0.59x without), so "auto" takes it only with a GPU;
+    ``--engine xla`` forces it. Models Keras cannot compile fall back to plain fit.
+    """
+
+    name = "xla"
+
+    def __init__(self, forced=False):
+        self.forced = forced
+
+    def supports(self, model, config):
+        from keras.src.trainers.trainer import model_supports_jit
+
+        if not model_supports_jit(model):
+            return False, "Keras says it cannot be compiled by XLA"
+        if not self.forced:
+            import tensorflow as tf
+
+            if not tf.config.list_physical_devices("GPU"):
+                return False, ""  # not worth it on CPU: fit, silently
+        return True, ""
+
+    def run(self, model, x, y, **kwargs):
+        if model.jit_compile is not True:
+            model.jit_compile = True
+            model.train_function = model.test_function = model.predict_function = None
+        return super().run(model, x, y, **kwargs)
+
+
+class TorchLoop:
+    """The torch backend's fast loop (``kzoo.engine.torch_fast``), imported only when it is chosen."""
+
+    name = "torch"
+
+    def __new__(cls):
+        from kzoo.engine.torch_fast import TorchLoop as Loop
+
+        return Loop()
+
+
 # engine name -> {backend: loop class}; "fit" serves every backend
-LOOPS = {"fit": {"*": FitLoop}}
+LOOPS = {"torch": {"torch": TorchLoop}, "xla": {"tensorflow": XlaFitLoop}, "fit": {"*": FitLoop}}
 
 
 def choose_loop(engine, backend, model, config, notify=print):
@@ -35,11 +78,11 @@ def choose_loop(engine, backend, model, config, notify=print):
             if engine != "auto":
                 notify(f"--engine {name} is not available on the {backend} backend; using fit.")
             continue
-        loop = cls()
+        loop = cls(forced=True) if cls is XlaFitLoop and engine == name else cls()
         ok, reason = loop.supports(model, config)
         if ok:
             return loop
-        if engine != "auto" or name != "fit":
+        if reason and (engine != "auto" or name != "fit"):  # an empty reason: not applicable here, silently
             notify(f"The {name} engine cannot train {model.name} ({reason}); using fit.")
     return FitLoop()
 

@@ -1,0 +1,195 @@
+"""kzoo's training engine vs a hand-written native PyTorch loop, same architecture, same data, one process.
+
+    python benchmarks/train_throughput.py --model lenet5 --backend torch [--device cpu|cuda] [--batch-size 64]
+        [--steps 60] [--rounds N] [--threads N] [--engine auto|fit|torch|xla] [--json]
+
+Both loops train the same model (``benchmarks/native.py`` mirrors kzoo's layer sizes) on the embedded MNIST
+digits at batch ``--batch-size``. The native loop runs in its own (spawned) process, so kzoo's backend
+(TensorFlow's or XLA's thread pools, allocators) never shares a process with it; the two processes take turns,
+one idle while the other runs. After a warm-up (excluded), ``--rounds`` rounds alternate the two loops (the
+order flips every round), ``--steps`` steps in all per loop, so machine load affects both alike. The median
+over rounds of the per-round ratio kzoo/native of samples per second (robust to load spikes on a shared
+machine) is printed last as ``ratio=1.23``, after the totals. kzoo's side is the engine ``kzoo train`` uses
+(``choose_loop``; its ``run`` with kzoo's per-batch callbacks), one ``run`` per round. Peak RSS
+(``ru_maxrss``) is reported for each process: kzoo's includes its backend, the native one torch only.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True)
+    p.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "torch"),
+                   choices=["torch", "tensorflow", "jax"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=60, help="timed steps per loop (after warm-up)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps per loop first")
+    p.add_argument("--rounds", type=int, default=0, help="alternations of the two loops (default: every 5 steps)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="intra-op threads of every framework in the process (default: the frameworks' own)")
+    p.add_argument("--engine", default="auto", help="kzoo engine: auto (what `kzoo train` uses), fit, torch")
+    p.add_argument("--json", action="store_true", help="also print one JSON line of results")
+    return p.parse_args(argv)
+
+
+def load_data():
+    from kzoo.data import load_dataset
+    from kzoo.engine.tasks import images_to_float
+
+    data = load_dataset("mnist_embedded")
+    return images_to_float(data.x_train), data.y_train.astype("int64")
+
+
+class KzooSide:
+    def __init__(self, args, x, y):
+        import keras
+        import numpy as np
+
+        import kzoo
+        from kzoo.engine.callbacks import EpochClock, StopOnNaN
+        from kzoo.engine.loops import choose_loop, seed_everything
+        from kzoo.engine.tasks import ClassificationTask
+        from native import KZOO_OPTIONS
+
+        seed_everything(0)
+        self.x, self.y, self.batch_size = x, y, args.batch_size
+        self.net = kzoo.create_model(args.model, input_shape=(28, 28, 1), num_classes=10,
+                                     **KZOO_OPTIONS.get(args.model, {}))
+        task = ClassificationTask()
+        self.net.compile(optimizer=keras.optimizers.Adam(1e-3), loss=task.loss("sparse_cce"),
+                         metrics=task.metrics("sparse_cce"))
+        self.messages = []
+        self.loop = choose_loop(args.engine, keras.backend.backend(), self.net, None, notify=self.messages.append)
+        self.callbacks = lambda n: [EpochClock(n), StopOnNaN()]
+        self.rng = np.random.default_rng(0)
+
+    def run(self, steps):
+        n = steps * self.batch_size
+        idx = self.rng.permutation(len(self.y))[:n]
+        self.loop.run(self.net, self.x[idx], self.y[idx], validation_data=None, epochs=1, initial_epoch=0,
+                      batch_size=self.batch_size, callbacks=self.callbacks(n))
+
+
+def _threads(args):
+    if args.threads:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                                   + ("true" if args.threads > 1 else "false")).strip()
+        os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(args.threads))
+        os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
+
+def native_worker(conn, args):
+    """The native loop in its own process: no framework of kzoo's backend shares its memory or threads."""
+    _threads(args)
+    import torch
+
+    from native import NativeLoop
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    x, y = load_data()
+    loop = NativeLoop(args.model, x, y, device=args.device)
+    conn.send(torch.get_num_threads())
+    while (steps := conn.recv()) is not None:
+        start = time.perf_counter()
+        loop.run(steps, args.batch_size)
+        conn.send(time.perf_counter() - start)
+    conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def main(argv=None):
+    args = parse(argv)
+    args.rounds = args.rounds or max(2, args.steps // 5)
+    if args.device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # both loops on the CPU, even on a GPU machine
+    _threads(args)
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    here, there = context.Pipe()
+    worker = context.Process(target=native_worker, args=(there, args), daemon=True)
+    worker.start()
+    native_threads = here.recv()
+
+    from kzoo.backend import set_backend
+
+    set_backend(args.backend)
+    if args.threads and args.backend == "torch":
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.threads and args.backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    x, y = load_data()
+    kzoo = KzooSide(args, x, y)
+
+    def run_native(steps):
+        here.send(steps)
+        return here.recv()
+
+    def run_kzoo(steps):
+        start = time.perf_counter()
+        kzoo.run(steps)
+        return time.perf_counter() - start
+
+    runs = {"native": run_native, "kzoo": run_kzoo}
+    for name in ("native", "kzoo"):
+        runs[name](args.warmup)
+    timed = {"native": 0.0, "kzoo": 0.0}
+    round_ratios = []
+    per_round = [args.steps // args.rounds + (1 if r < args.steps % args.rounds else 0) for r in range(args.rounds)]
+    for r, steps in enumerate(per_round):
+        this = {}
+        for name in (("native", "kzoo") if r % 2 == 0 else ("kzoo", "native")):
+            this[name] = runs[name](steps)
+            timed[name] += this[name]
+        round_ratios.append(this["native"] / this["kzoo"])
+    here.send(None)
+    native_rss = here.recv()
+    worker.join(timeout=30)
+    kzoo_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    samples = args.steps * args.batch_size
+    sps = {name: samples / seconds for name, seconds in timed.items()}
+    import keras
+
+    result = {
+        "model": args.model, "backend": keras.backend.backend(), "engine": kzoo.loop.name, "device": args.device,
+        "batch_size": args.batch_size, "steps": args.steps, "rounds": args.rounds,
+        "kzoo_samples_per_s": round(sps["kzoo"], 1), "native_samples_per_s": round(sps["native"], 1),
+        "ratio": round(statistics.median(round_ratios), 3),
+        "ratio_of_totals": round(sps["kzoo"] / sps["native"], 3),
+        "round_ratios": [round(r, 3) for r in round_ratios],
+        "kzoo_peak_rss_mb": round(kzoo_rss, 1), "native_peak_rss_mb": round(native_rss, 1),
+        "threads": args.threads or "default", "native_torch_threads": native_threads,
+        "load_avg_1m": round(os.getloadavg()[0], 2), "notes": kzoo.messages,
+    }
+    for message in kzoo.messages:
+        print(f"note: {message}")
+    print(f"model={args.model} backend={result['backend']} engine={result['engine']} device={args.device} "
+          f"batch={args.batch_size} steps={args.steps} rounds={args.rounds}")
+    print(f"peak_rss_mb kzoo={result['kzoo_peak_rss_mb']} native={result['native_peak_rss_mb']}")
+    print(f"kzoo={sps['kzoo']:.1f} samples/s native_torch={sps['native']:.1f} samples/s "
+          f"(ratio of totals {result['ratio_of_totals']:.2f}; ratio below: median of {args.rounds} rounds)")
+    if args.json:
+        print(json.dumps(result))
+    print(f"ratio={result['ratio']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
