@@ -21,6 +21,7 @@ CASES = {
 
 PRODUCER = textwrap.dedent('''
     import json, os, sys
+    import keras
     import numpy as np
     import kzoo
     from kzoo.testing import random_inputs, small_input_shape
@@ -30,7 +31,7 @@ PRODUCER = textwrap.dedent('''
         classes = None if info.get("num_classes", 0) is None else 5
         model = kzoo.create_model(name, input_shape=small_input_shape(info), num_classes=classes, **options)
         x = random_inputs(model, batch_size=3, seed=1)
-        y = np.asarray(model(x, training=False))
+        y = keras.ops.convert_to_numpy(model(x, training=False))
         model.save_weights(os.path.join(out, name + ".weights.h5"))
         model.save(os.path.join(out, name + ".keras"))
         np.save(os.path.join(out, name + ".npy"), y)
