@@ -96,10 +96,17 @@ def loss_and_targets(model, batch_size, num_classes, seed=0):
     return keras.losses.SparseCategoricalCrossentropy(), rng.integers(0, classes, size=target_shape)
 
 
-def check_model(name, *, tmp_path, num_classes=3, batch_size=2, input_shape=None, train_step=True, **options):
-    """Build ``name`` small, run it, train one step, and round-trip it through a ``.keras`` file."""
+def check_model(name, *, tmp_path, num_classes=3, batch_size=2, input_shape=None, train_step=True, seed=0,
+                **options):
+    """Build ``name`` small, run it, train one step, and round-trip it through a ``.keras`` file.
+
+    The seed fixes the initial weights, so a check cannot pass or fail by the luck of the draw.
+    """
     import keras
 
+    from kzoo.engine.loops import seed_everything
+
+    seed_everything(seed)
     info = model_info(name)
     mismatches = builder_defaults_match(name)
     assert not mismatches, f"{name}: " + "; ".join(mismatches)
@@ -118,14 +125,14 @@ def check_model(name, *, tmp_path, num_classes=3, batch_size=2, input_shape=None
     assert np.all(np.isfinite(y_pred)), f"{name}: non-finite outputs"
 
     if train_step:
-        loss, y = loss_and_targets(model, batch_size, num_classes)
-        model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss)
-        before = [np.array(keras.ops.convert_to_numpy(w)) for w in model.trainable_weights]
-        result = model.train_on_batch(x, y)
-        loss_value = float(result[0] if isinstance(result, (list, tuple)) else result)
-        assert math.isfinite(loss_value), f"{name}: training loss {loss_value}"
-        after = [np.array(keras.ops.convert_to_numpy(w)) for w in model.trainable_weights]
-        assert any(not np.array_equal(a, b) for a, b in zip(before, after)), f"{name}: a step changed no weight"
+        for attempt in range(3):
+            if attempt:  # a ReLU net whose outputs all start dead (NiN at its smallest input) gets no gradient
+                seed_everything(seed + attempt)
+                model = create_model(name, input_shape=shape, num_classes=num_classes, **options)
+            if _one_step_changes_weights(model, x, batch_size, num_classes, name):
+                break
+        else:
+            raise AssertionError(f"{name}: a training step changed no weight (3 initialisations)")
         y_pred = np.asarray(keras.ops.convert_to_numpy(model(x, training=False)))
 
     path = os.path.join(str(tmp_path), f"{name.replace(':', '_')}.keras")
@@ -137,6 +144,19 @@ def check_model(name, *, tmp_path, num_classes=3, batch_size=2, input_shape=None
     np.testing.assert_allclose(y_loaded, y_pred, rtol=1e-5, atol=1e-6,
                                err_msg=f"{name}: outputs changed after a .keras round trip")
     return model
+
+
+def _one_step_changes_weights(model, x, batch_size, num_classes, name):
+    import keras
+
+    loss, y = loss_and_targets(model, batch_size, num_classes)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss)
+    before = [np.array(keras.ops.convert_to_numpy(w)) for w in model.trainable_weights]
+    result = model.train_on_batch(x, y)
+    loss_value = float(result[0] if isinstance(result, (list, tuple)) else result)
+    assert math.isfinite(loss_value), f"{name}: training loss {loss_value}"
+    after = [np.array(keras.ops.convert_to_numpy(w)) for w in model.trainable_weights]
+    return any(not np.array_equal(a, b) for a, b in zip(before, after))
 
 
 def trainable_count(model):

@@ -48,9 +48,12 @@ SPECS = {
 
 def _nin_block(x, filters, kernel, strides, padding, name):
     """A ``kernel`` convolution and two 1x1 convolutions (``{name}_conv1..3``), all with ``filters`` and ReLU."""
-    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, activation="relu", name=f"{name}_conv1")(x)
-    x = layers.Conv2D(filters, 1, activation="relu", name=f"{name}_conv2")(x)
-    return layers.Conv2D(filters, 1, activation="relu", name=f"{name}_conv3")(x)
+    # He initialisation: twelve ReLU convolutions with Glorot's smaller variance let the signal vanish before the
+    # global average pooling (no batch norm here to rescue it)
+    conv = {"activation": "relu", "kernel_initializer": "he_normal"}
+    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, name=f"{name}_conv1", **conv)(x)
+    x = layers.Conv2D(filters, 1, name=f"{name}_conv2", **conv)(x)
+    return layers.Conv2D(filters, 1, name=f"{name}_conv3", **conv)(x)
 
 
 def _create_nin(name, input_shape, num_classes, dropout=0.5, image_size=None):
