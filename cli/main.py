@@ -69,7 +69,9 @@ class KzooGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KzooError as exc:
-            raise UserError(str(exc)) from None
+            error = UserError(str(exc))
+            error.exit_code = exc.exit_code  # 2 for a mistake; 3 for a diverged run
+            raise error from None
 
 
 @click.group(cls=KzooGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
