@@ -1,24 +1,21 @@
 """AlexNet: parameter count, small inputs, options."""
 
 import inspect
-import math
 
 import numpy as np
 import pytest
 
 import kzoo
 from kzoo.errors import OptionError
+from kzoo.testing import trainable_count
 
-
-def trainable_params(model):
-    return sum(math.prod(weight.shape) for weight in model.trainable_weights)
 
 
 @pytest.mark.slow
 def test_params_at_canonical_config():
     model = kzoo.create_model("alexnet")
     assert model.input_shape == (None, 227, 227, 3)
-    assert trainable_params(model) == kzoo.model_info("alexnet")["params"] == 62_378_344
+    assert trainable_count(model) == kzoo.model_info("alexnet")["params"] == 62_378_344
 
 
 def test_small_input_is_resized_to_minimum_and_forward():

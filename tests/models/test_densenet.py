@@ -1,12 +1,12 @@
 """DenseNet family: published parameter counts, feature-map sizes, the D2L small DenseNet, option checking."""
 
-import math
 
 import numpy as np
 import pytest
 
 import kzoo
 from kzoo.errors import OptionError
+from kzoo.testing import trainable_count
 
 # torchvision's parameter counts at 224x224x3 and 1000 classes (BN moving statistics excluded); densenet_small
 # at its canonical 96x96x1 and 10 classes (Dive into Deep Learning's network, convolutions with bias).
@@ -16,12 +16,7 @@ PUBLISHED = {
     "densenet201": 20_013_928,
     "densenet_small": 758_226,
 }
-VARIANTS = [pytest.param(name, marks=pytest.mark.slow) if count > 20_000_000 else name
-            for name, count in PUBLISHED.items()]
 
-
-def trainable_params(model):
-    return sum(math.prod(weight.shape) for weight in model.trainable_weights)
 
 
 def forward(model, batch):
@@ -70,7 +65,7 @@ def test_densenet_small_is_the_d2l_network():
 def test_densenet_small_growth_rate():
     model = kzoo.create_model("densenet_small", growth_rate=16)
     assert model.get_layer("conv2_block1_2_conv").output.shape[-1] == 16
-    assert trainable_params(model) < PUBLISHED["densenet_small"]
+    assert trainable_count(model) < PUBLISHED["densenet_small"]
 
 
 @pytest.mark.parametrize("name", ["densenet121", "densenet_small"])  # every variant runs in tests/test_zoo.py

@@ -1,19 +1,16 @@
 """GoogLeNet: parameter count, the Inception channel chain, small inputs, options."""
 
 import inspect
-import math
 
 import numpy as np
 import pytest
 
 import kzoo
 from kzoo.errors import OptionError
+from kzoo.testing import trainable_count
 
 CHANNELS = {"3a": 256, "3b": 480, "4a": 512, "4b": 512, "4c": 512, "4d": 528, "4e": 832, "5a": 832, "5b": 1024}
 
-
-def trainable_params(model):
-    return sum(math.prod(weight.shape) for weight in model.trainable_weights)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +20,7 @@ def canonical():
 
 def test_params_at_canonical_config(canonical):
     assert canonical.input_shape == (None, 224, 224, 3)
-    assert trainable_params(canonical) == kzoo.model_info("googlenet")["params"] == 6_998_552
+    assert trainable_count(canonical) == kzoo.model_info("googlenet")["params"] == 6_998_552
 
 
 def test_channel_chain_and_sizes(canonical):

@@ -1,23 +1,20 @@
 """Network in Network: parameter count, small inputs, the global-pooling head, options."""
 
 import inspect
-import math
 
 import numpy as np
 import pytest
 
 import kzoo
 from kzoo.errors import OptionError
+from kzoo.testing import trainable_count
 
-
-def trainable_params(model):
-    return sum(math.prod(weight.shape) for weight in model.trainable_weights)
 
 
 def test_params_at_canonical_config():
     model = kzoo.create_model("nin")
     assert model.input_shape == (None, 224, 224, 3)
-    assert trainable_params(model) == kzoo.model_info("nin")["params"] == 7_439_608
+    assert trainable_count(model) == kzoo.model_info("nin")["params"] == 7_439_608
 
 
 def test_small_input_is_resized_to_minimum_and_forward():

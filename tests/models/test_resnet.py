@@ -1,27 +1,10 @@
-"""ResNet family: published parameter counts, torchvision feature-map sizes, small inputs, option checking."""
-
-import math
+"""ResNet family (parameter counts: tests/test_zoo.py): torchvision feature-map sizes, small inputs, option checking."""
 
 import numpy as np
 import pytest
 
 import kzoo
 from kzoo.errors import OptionError
-
-# torchvision's parameter counts at 224x224x3 and 1000 classes (BN moving statistics excluded).
-PUBLISHED = {
-    "resnet18": 11_689_512,
-    "resnet34": 21_797_672,
-    "resnet50": 25_557_032,
-    "resnet101": 44_549_160,
-    "resnet152": 60_192_808,
-}
-SLOW = pytest.mark.slow
-VARIANTS = [pytest.param(name, marks=SLOW) if count > 20_000_000 else name for name, count in PUBLISHED.items()]
-
-
-def trainable_params(model):
-    return sum(math.prod(weight.shape) for weight in model.trainable_weights)
 
 
 def forward(model, batch):

@@ -6,6 +6,7 @@ import pytest
 
 import kzoo
 from kzoo.errors import OptionError
+from kzoo.testing import trainable_count
 
 VARIANTS = ["rnn", "lstm", "gru", "birnn", "bilstm", "bigru"]
 RECURRENT = (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU, keras.layers.Bidirectional)
@@ -14,9 +15,6 @@ RECURRENT = (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU, keras.
 def recurrent_layers(model):
     return [layer for layer in model.layers if isinstance(layer, RECURRENT)]
 
-
-def trainable_params(model):
-    return sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
 
 
 @pytest.mark.parametrize("name", VARIANTS)
@@ -32,7 +30,7 @@ def test_variant_builds_and_classifies(name, input_shape):
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_params_match_the_spec(name):
-    assert trainable_params(kzoo.create_model(name)) == kzoo.model_info(name)["params"]
+    assert trainable_count(kzoo.create_model(name)) == kzoo.model_info(name)["params"]
 
 
 def test_num_layers_stacks_recurrent_layers():

@@ -7,14 +7,12 @@ import pytest
 import kzoo
 from kzoo.errors import OptionError
 from kzoo.layers import ContrastiveLoss, EuclideanDistance
+from kzoo.testing import trainable_count
 
 
 def images(seed, count=4):
     return np.random.default_rng(seed).random((count, 28, 28, 1)).astype("float32")
 
-
-def trainable_params(model):
-    return sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
 
 
 def test_branches_share_one_encoder():
@@ -23,7 +21,7 @@ def test_branches_share_one_encoder():
     assert isinstance(encoder, keras.Model)
     sources = [tensor._keras_history.operation for tensor in model.get_layer("distance").input]
     assert sources == [encoder, encoder]
-    assert trainable_params(model) == trainable_params(encoder) == kzoo.model_info("siamese")["params"]
+    assert trainable_count(model) == trainable_count(encoder) == kzoo.model_info("siamese")["params"]
     assert model.output_shape == (None, 1) and encoder.output_shape == (None, 64)
 
 

@@ -1,13 +1,13 @@
 """VGG-11/13/16/19 with and without batch normalisation: parameter counts, width, small inputs, options."""
 
 import inspect
-import math
 
 import numpy as np
 import pytest
 
 import kzoo
 from kzoo.errors import OptionError
+from kzoo.testing import trainable_count
 
 PARAMS = {
     "vgg11": 132_863_336, "vgg13": 133_047_848, "vgg16": 138_357_544, "vgg19": 143_667_240,
@@ -15,9 +15,6 @@ PARAMS = {
 }
 SMALL = {"width_multiplier": 0.125, "fc_units": 64}  # cheap builds for the fast tests
 
-
-def trainable_params(model):
-    return sum(math.prod(weight.shape) for weight in model.trainable_weights)
 
 
 def conv_filters(model):
@@ -30,7 +27,7 @@ def test_params_at_canonical_config(name):
     model = kzoo.create_model(name)
     assert model.input_shape == (None, 224, 224, 3)
     assert model.get_layer("flatten").output.shape == (None, 7 * 7 * 512)
-    assert trainable_params(model) == kzoo.model_info(name)["params"] == PARAMS[name]
+    assert trainable_count(model) == kzoo.model_info(name)["params"] == PARAMS[name]
 
 
 @pytest.mark.parametrize("name", sorted(PARAMS))
@@ -58,7 +55,7 @@ def test_batch_norm_variant_adds_trainable_gamma_and_beta():
     plain = kzoo.create_model("vgg11", input_shape=(32, 32, 3), num_classes=10, **SMALL)
     with_bn = kzoo.create_model("vgg11_bn", input_shape=(32, 32, 3), num_classes=10, **SMALL)
     assert with_bn.get_layer("block3_bn2").gamma.shape == (32,)
-    assert trainable_params(with_bn) - trainable_params(plain) == 2 * sum(conv_filters(plain))
+    assert trainable_count(with_bn) - trainable_count(plain) == 2 * sum(conv_filters(plain))
 
 
 def test_pool_and_image_size_options():
