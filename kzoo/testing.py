@@ -19,6 +19,7 @@ import os
 import numpy as np
 
 from kzoo.registry import create_model, model_info, models
+from kzoo.summary import count_weights
 
 SMALL_IMAGE = (28, 28, 1)
 SMALL_SEQUENCE = (28, 28)
@@ -160,7 +161,7 @@ def _one_step_changes_weights(model, x, batch_size, num_classes, name):
 
 
 def trainable_count(model):
-    return int(sum(math.prod(w.shape) for w in model.trainable_weights))
+    return count_weights(model.trainable_weights)
 
 
 def check_param_count(name):
