@@ -1,17 +1,18 @@
 """kzoo's training engine vs a hand-written native PyTorch loop, same architecture, same data, one process.
 
     python benchmarks/train_throughput.py --model lenet5 --backend torch [--device cpu|cuda] [--batch-size 64]
-        [--steps 60] [--rounds N] [--threads N] [--engine auto|fit|torch|xla] [--json]
+        [--steps 128] [--rounds N] [--threads N] [--engine auto|fit|torch|tf|xla] [--json]
 
 Both loops train the same model (``benchmarks/native.py`` mirrors kzoo's layer sizes) on the embedded MNIST
 digits at batch ``--batch-size``. The native loop runs in its own (spawned) process, so kzoo's backend
-(TensorFlow's or XLA's thread pools, allocators) never shares a process with it; the two processes take turns,
-one idle while the other runs. After a warm-up (excluded), ``--rounds`` rounds alternate the two loops (the
-order flips every round), ``--steps`` steps in all per loop, so machine load affects both alike. The median
-over rounds of the per-round ratio kzoo/native of samples per second (robust to load spikes on a shared
-machine) is printed last as ``ratio=1.23``, after the totals. kzoo's side is the engine ``kzoo train`` uses
-(``choose_loop``; its ``run`` with kzoo's per-batch callbacks), one ``run`` per round. Peak RSS
-(``ru_maxrss``) is reported for each process: kzoo's includes its backend, the native one torch only.
+(TensorFlow's or XLA's thread pools, allocators) never shares a process with it; the two take turns, one idle
+while the other runs. kzoo's side is ONE call of the engine ``kzoo train`` uses (``choose_loop``; its ``run``
+with kzoo's per-batch callbacks) over ``--warmup`` + ``--steps`` steps, as in a real epoch: a relay callback
+pauses kzoo's clock at each round boundary and lets the native loop run its round (the order flips every
+round). The warm-up steps (and the engine's set-up before them) are excluded for both. The median over rounds
+of the per-round ratio kzoo/native of samples per second (robust to load spikes on a shared machine) is
+printed last as ``ratio=1.23``, after the totals. Peak RSS (``ru_maxrss``) is reported for each process:
+kzoo's includes its backend, the native one torch only.
 """
 
 import argparse
@@ -34,12 +35,13 @@ def parse(argv=None):
                    choices=["torch", "tensorflow", "jax"])
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--steps", type=int, default=60, help="timed steps per loop (after warm-up)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed steps per loop first")
-    p.add_argument("--rounds", type=int, default=0, help="alternations of the two loops (default: every 5 steps)")
+    p.add_argument("--steps", type=int, default=128, help="timed steps per loop (after warm-up)")
+    p.add_argument("--warmup", type=int, default=16,
+                   help="untimed steps per loop first (with several steps per call, use a multiple of it)")
+    p.add_argument("--rounds", type=int, default=0, help="alternations of the two loops (default: every 16 steps)")
     p.add_argument("--threads", type=int, default=0,
                    help="intra-op threads of every framework in the process (default: the frameworks' own)")
-    p.add_argument("--engine", default="auto", help="kzoo engine: auto (what `kzoo train` uses), fit, torch")
+    p.add_argument("--engine", default="auto", help="kzoo engine: auto (what `kzoo train` uses), fit, torch, tf, xla")
     p.add_argument("--json", action="store_true", help="also print one JSON line of results")
     return p.parse_args(argv)
 
@@ -58,7 +60,6 @@ class KzooSide:
         import numpy as np
 
         import kzoo
-        from kzoo.engine.callbacks import EpochClock, StopOnNaN
         from kzoo.engine.loops import choose_loop, seed_everything
         from kzoo.engine.tasks import ClassificationTask
         from native import KZOO_OPTIONS
@@ -72,14 +73,57 @@ class KzooSide:
                          metrics=task.metrics("sparse_cce"))
         self.messages = []
         self.loop = choose_loop(args.engine, keras.backend.backend(), self.net, None, notify=self.messages.append)
-        self.callbacks = lambda n: [EpochClock(n), StopOnNaN()]
         self.rng = np.random.default_rng(0)
 
-    def run(self, steps):
+    def run(self, steps, relay):
+        """One engine run of ``steps`` steps (one epoch, as ``kzoo train`` runs it); ``relay`` sees every batch."""
+        from kzoo.engine.callbacks import EpochClock, StopOnNaN
+
         n = steps * self.batch_size
-        idx = self.rng.permutation(len(self.y))[:n]
+        idx = self.rng.choice(len(self.y), size=n, replace=n > len(self.y))
         self.loop.run(self.net, self.x[idx], self.y[idx], validation_data=None, epochs=1, initial_epoch=0,
-                      batch_size=self.batch_size, callbacks=self.callbacks(n))
+                      batch_size=self.batch_size, callbacks=[EpochClock(n), StopOnNaN(), relay])
+
+
+def make_relay(plan, run_native):
+    """A Keras callback that times kzoo's segments between round boundaries and runs the native rounds there.
+
+    ``plan`` lists (round steps, native first?) after the warm-up. With several steps per call (the tf
+    engine), batches are seen in groups, so each segment's own step count is used for its rate.
+    """
+    import keras
+
+    class Relay(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.segments = []  # (kzoo steps, kzoo seconds, native steps, native seconds)
+            self.done = 0
+            self.round = -1
+            self.boundary = plan["warmup"]
+            self.native_result = None
+
+        def _open(self):
+            """Start round r: native first if its turn, then kzoo's clock."""
+            self.round += 1
+            if self.round < len(plan["rounds"]):
+                steps, native_first = plan["rounds"][self.round]
+                self.native_result = (steps, run_native(steps)) if native_first else None
+                self.boundary += steps
+                self.start_step, self.start = self.done, time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            now = time.perf_counter()
+            self.done = batch + 1
+            if self.done < self.boundary or self.round >= len(plan["rounds"]):
+                return
+            if self.round >= 0:
+                steps, native_first = plan["rounds"][self.round]
+                kzoo_steps, kzoo_seconds = self.done - self.start_step, now - self.start
+                native = self.native_result if native_first else (steps, run_native(steps))
+                self.segments.append((kzoo_steps, kzoo_seconds, *native))
+            self._open()
+
+    return Relay()
 
 
 def _threads(args):
@@ -112,7 +156,7 @@ def native_worker(conn, args):
 
 def main(argv=None):
     args = parse(argv)
-    args.rounds = args.rounds or max(2, args.steps // 5)
+    args.rounds = args.rounds or max(2, args.steps // 16)
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # both loops on the CPU, even on a GPU machine
     _threads(args)
@@ -143,34 +187,26 @@ def main(argv=None):
         here.send(steps)
         return here.recv()
 
-    def run_kzoo(steps):
-        start = time.perf_counter()
-        kzoo.run(steps)
-        return time.perf_counter() - start
-
-    runs = {"native": run_native, "kzoo": run_kzoo}
-    for name in ("native", "kzoo"):
-        runs[name](args.warmup)
-    timed = {"native": 0.0, "kzoo": 0.0}
-    round_ratios = []
+    run_native(args.warmup)
     per_round = [args.steps // args.rounds + (1 if r < args.steps % args.rounds else 0) for r in range(args.rounds)]
-    for r, steps in enumerate(per_round):
-        this = {}
-        for name in (("native", "kzoo") if r % 2 == 0 else ("kzoo", "native")):
-            this[name] = runs[name](steps)
-            timed[name] += this[name]
-        round_ratios.append(this["native"] / this["kzoo"])
+    plan = {"warmup": args.warmup, "rounds": [(steps, r % 2 == 0) for r, steps in enumerate(per_round)]}
+    relay = make_relay(plan, run_native)
+    kzoo.run(args.warmup + args.steps, relay)
+    segments = relay.segments
+    timed = {"kzoo": sum(seg[1] for seg in segments), "native": sum(seg[3] for seg in segments)}
+    counted = {"kzoo": sum(seg[0] for seg in segments), "native": sum(seg[2] for seg in segments)}
+    round_ratios = [(ks / kt) / (ns / nt) for ks, kt, ns, nt in segments]
     here.send(None)
     native_rss = here.recv()
     worker.join(timeout=30)
     kzoo_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    samples = args.steps * args.batch_size
-    sps = {name: samples / seconds for name, seconds in timed.items()}
+    sps = {name: counted[name] * args.batch_size / seconds for name, seconds in timed.items()}
     import keras
 
     result = {
         "model": args.model, "backend": keras.backend.backend(), "engine": kzoo.loop.name, "device": args.device,
-        "batch_size": args.batch_size, "steps": args.steps, "rounds": args.rounds,
+        "batch_size": args.batch_size, "steps": args.steps, "rounds": len(segments),
+        "steps_per_call": getattr(kzoo.net, "steps_per_execution", 1),
         "kzoo_samples_per_s": round(sps["kzoo"], 1), "native_samples_per_s": round(sps["native"], 1),
         "ratio": round(statistics.median(round_ratios), 3),
         "ratio_of_totals": round(sps["kzoo"] / sps["native"], 3),
@@ -182,10 +218,10 @@ def main(argv=None):
     for message in kzoo.messages:
         print(f"note: {message}")
     print(f"model={args.model} backend={result['backend']} engine={result['engine']} device={args.device} "
-          f"batch={args.batch_size} steps={args.steps} rounds={args.rounds}")
+          f"batch={args.batch_size} steps={args.steps} rounds={len(segments)} steps_per_call={result['steps_per_call']}")
     print(f"peak_rss_mb kzoo={result['kzoo_peak_rss_mb']} native={result['native_peak_rss_mb']}")
     print(f"kzoo={sps['kzoo']:.1f} samples/s native_torch={sps['native']:.1f} samples/s "
-          f"(ratio of totals {result['ratio_of_totals']:.2f}; ratio below: median of {args.rounds} rounds)")
+          f"(ratio of totals {result['ratio_of_totals']:.2f}; ratio below: median of {len(segments)} rounds)")
     if args.json:
         print(json.dumps(result))
     print(f"ratio={result['ratio']:.2f}")

@@ -39,8 +39,9 @@ def _model_options(ctx, param, values):
               help="Language model: letters (lowercase a-z and space, the default) or every character of the text.")
 @click.option("--margin", type=click.FloatRange(min=0, min_open=True),
               help="Contrastive loss: distance beyond which dissimilar pairs cost nothing (default 1.0).")
-@click.option("--engine", type=click.Choice(["auto", "fit", "torch", "xla"]),
-              help="Training loop (auto: fastest available; torch: kzoo's torch loop; xla: fit with XLA on tensorflow).")
+@click.option("--engine", type=click.Choice(["auto", "fit", "torch", "tf", "xla"]),
+              help="Training loop (auto: fastest available; fit: plain keras fit; torch: kzoo's torch loop; "
+                   "tf: fit with several steps per tf.function call; xla: tf plus XLA, the tensorflow default on GPU).")
 @backend_option
 @click.option("--output", type=click.Path(file_okay=False), help="Run folder (default runs/<model>-<data>-<n>).")
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue a run folder from its last epoch.")

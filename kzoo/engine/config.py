@@ -9,7 +9,7 @@ from kzoo.errors import KzooError, OptionError
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
 LOSSES = ("sparse_cce", "cce", "mse", "mae", "bce", "contrastive")
-ENGINES = ("auto", "fit", "torch", "xla")
+ENGINES = ("auto", "fit", "torch", "tf", "xla")
 VOCABS = ("letters", "chars")
 
 
