@@ -7,7 +7,8 @@ Each mirrors the kzoo architecture at a 28x28x1 input:
 * ``lenet5``: zero-pad to 32x32, conv 6@5x5, max-pool, conv 16@5x5, max-pool, 120, 84, 10 (ReLU);
 * ``convnet2``: conv 32@5x5 same, pool, conv 64@5x5 same, pool, FC 1000, dropout 0.5, ReLU, 10;
 * ``resnet18``: ResNet-18 with kzoo's ``small_stem=True`` (3x3/1 stem, no max pooling), torchvision blocks;
-* ``lstm``/``gru``: one recurrent layer of 128 units over the 28 image rows, then 10 logits;
+* ``lstm``/``gru``: one recurrent layer of 128 units over the 28 image rows, then 10 logits (kzoo with
+  ``input_norm=False``: its default batch-normalises the inputs first);
 * ``mlp``: flatten, 256, 128, 10 (ReLU).
 """
 
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 MODELS = ("lenet5", "convnet2", "resnet18", "lstm", "gru", "mlp")
-KZOO_OPTIONS = {"resnet18": {"small_stem": True}}
+KZOO_OPTIONS = {"resnet18": {"small_stem": True}, "lstm": {"input_norm": False}, "gru": {"input_norm": False}}
 
 
 class _Basic(nn.Module):
