@@ -188,3 +188,20 @@ def test_the_torch_engine_falls_back_to_fit_with_a_message():
     net.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     assert isinstance(choose_loop("auto", "torch", net, None, notify=messages.append), FitLoop)
     assert "from_logits" in messages[-1] and messages[-1].endswith("using fit.")
+
+
+@torch_only
+def test_fused_adam_sees_restrided_kernels_as_flat_views_in_memory_order():
+    import torch
+
+    from kzoo.engine.torch_fast import _memory_order, _same_order
+
+    oihw = torch.arange(2 * 3 * 3 * 3, dtype=torch.float32).reshape(2, 3, 3, 3)
+    hwio = oihw.permute(2, 3, 1, 0)  # a re-strided Keras kernel: HWIO shape, OIHW memory
+    flat = _memory_order(hwio)
+    assert flat.shape == (54,) and flat.data_ptr() == hwio.data_ptr()  # a view: no copy
+    assert torch.equal(flat, oihw.reshape(-1))  # memory order, the same for the gradient and the moments
+    assert _memory_order(oihw) is oihw
+    one_by_one = torch.zeros(1, 1, 4, 8)
+    assert _same_order(one_by_one, one_by_one.as_strided((1, 1, 4, 8), (7, 5, 8, 1)))  # size-1 dims ignored
+    assert not _same_order(hwio, hwio.contiguous())
