@@ -525,7 +525,7 @@ def create_model(name, *, input_shape=None, num_classes=None, **options):
 
     set_backend()  # honour KERAS_BACKEND, default torch, before the model module imports keras
     builder = entry.load()
-    from kzoo.engine.torch_kernels import install
+    from kzoo.engine.kernels import install
 
     install()
     try:

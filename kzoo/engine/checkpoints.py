@@ -129,7 +129,7 @@ def load_model(path, *, trust=False, compile=True):
     import keras
 
     import kzoo.layers  # noqa: F401  registers kzoo's serialisable layers and losses
-    from kzoo.engine.torch_kernels import install
+    from kzoo.engine.kernels import install
     from kzoo.plugins import import_plugin_layers
 
     if os.path.isdir(path):

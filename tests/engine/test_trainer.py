@@ -78,8 +78,8 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, monkeypatch):
     calls = {"n": 0}
 
     def interrupt(self, batch, logs=None):
-        calls["n"] += 1
-        if calls["n"] == 3:
+        calls["n"] += 1  # the first report inside the epoch (the tf engine reports every few steps)
+        if calls["n"] == 1:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(cb.StopOnNaN, "on_train_batch_end", interrupt)
