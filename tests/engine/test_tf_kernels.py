@@ -64,3 +64,42 @@ def test_other_cases_keep_keras_own_code():
     assert not tf_kernels._eligible(built(axis=1), images, None)  # channels first
     assert tf_kernels._eligible(built(epsilon=1e-5), images, None)  # ResNet's epsilon
     assert not tf_kernels._eligible(built(dtype="mixed_bfloat16"), images, None)
+
+
+@pytest.mark.parametrize("layer_class", ["LSTM", "GRU", "SimpleRNN"])
+def test_short_sequences_unrolled_equal_keras(layer_class):
+    import tensorflow as tf
+
+    from kzoo.engine import tf_kernels
+
+    x = np.random.default_rng(0).normal(size=(4, 7, 3)).astype("float32")
+    results = {}
+    for unrolled in (False, True):
+        tf_kernels.uninstall()
+        if unrolled:
+            tf_kernels.install()
+        keras.utils.set_random_seed(0)
+        layer = keras.layers.Bidirectional(getattr(keras.layers, layer_class)(5, return_sequences=True))
+        results[unrolled] = _run(layer, x, training=True)
+    tf_kernels.install()
+    for fast, keras_own in zip(results[True], results[False]):
+        np.testing.assert_allclose(fast, keras_own, rtol=0, atol=2e-6 * max(1.0, np.abs(keras_own).max()))
+    assert not keras.layers.LSTM(5).unroll  # the layer (and its saved config) is unchanged
+
+
+def test_only_short_known_sequences_are_unrolled():
+    import tensorflow as tf
+
+    from kzoo.engine import tf_kernels
+
+    seen = []
+
+    def original(step_function, inputs, initial_states, **kwargs):
+        seen.append(kwargs["unroll"])
+
+    limit = tf_kernels.MAX_UNROLLED_STEPS
+    tf_kernels._rnn(original, None, tf.zeros((2, limit, 3)), [])
+    tf_kernels._rnn(original, None, tf.zeros((2, limit + 1, 3)), [])
+    tf_kernels._rnn(original, None, tf.zeros((2, 5, 3)), [], mask=tf.ones((2, 5), bool))
+    tf_kernels._rnn(original, None, tf.zeros((5, 2, 3)), [], time_major=True)
+    assert seen == [True, False, False, True]
