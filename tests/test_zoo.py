@@ -6,7 +6,7 @@ import kzoo
 from kzoo.testing import check_model, check_param_count
 
 ALL = kzoo.list_models()
-# building these at their canonical size allocates >100 MB of weights: still run by .ci/run, marked slow
+# building these at their canonical size allocates >100 MB of weights: marked slow (.ci/run runs them on torch)
 LARGE = {name for name in ALL if (kzoo.model_info(name).get("params") or 0) > 30_000_000}
 # saving and reloading these takes several seconds each
 HEAVY = LARGE | {"resnet50", "densenet169", "densenet201"}
