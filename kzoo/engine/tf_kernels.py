@@ -1,4 +1,4 @@
-"""Faster TensorFlow code for Keras layers on the tensorflow backend: fused batch norm, unrolled short RNNs.
+"""TensorFlow's fused batch-norm kernel for Keras ``BatchNormalization`` layers on the tensorflow backend.
 
 Keras 3 (3.15) normalises with separate ops on every backend (``ops.moments``, then ``ops.batch_normalization``:
 about ten kernels forward and their gradients backward). TensorFlow has one fused kernel for the common case
@@ -7,21 +7,12 @@ about ten kernels forward and their gradients backward). TensorFlow has one fuse
 channels-last float32 input, no mask, no renorm; on a GPU, epsilon >= 1e-5 as cuDNN requires) to it, with the same variables and the
 same results (tests/engine/test_tf_kernels.py): the fused kernel returns the Bessel-corrected batch variance,
 which is scaled back to the biased one Keras uses for its moving variance. Everything else stays Keras's own.
-
-Recurrent layers: on a CPU, Keras runs LSTM/GRU/SimpleRNN as a ``tf.while_loop`` over time steps (cuDNN only
-on a GPU), whose per-iteration machinery costs more than the small matmuls of each step. Sequences of at most
-``MAX_UNROLLED_STEPS`` known steps (sequential MNIST: 28) are unrolled into the graph instead, exactly what the
-layer's own ``unroll=True`` does (19 -> 14.5 ms for forward + backward of one 128-unit LSTM layer at batch 64),
-without changing the layer or its saved config.
-
 This is backend-specific speed work, so it lives in the engine, never in a model.
 """
 
 import functools
 
 _ORIGINAL_CALL = None
-_ORIGINAL_RNN = None
-MAX_UNROLLED_STEPS = 32
 _MIN_EPSILON = 0.0  # cuDNN's CUDNN_BN_MIN_EPSILON (1e-5) once a GPU is seen; the CPU kernel takes any epsilon
 
 
@@ -60,22 +51,9 @@ def _fused_call(original, self, inputs, training=None, mask=None):
     return outputs
 
 
-def _rnn(original, step_function, inputs, initial_states, go_backwards=False, mask=None, constants=None,
-         unroll=False, input_length=None, time_major=False, zero_output_for_mask=False, return_all_outputs=True):
-    import tensorflow as tf
-
-    if not unroll and mask is None:
-        first = tf.nest.flatten(inputs)[0]
-        steps = first.shape[0 if time_major else 1] if first.shape.rank and first.shape.rank > 1 else None
-        unroll = steps is not None and 0 < steps <= MAX_UNROLLED_STEPS
-    return original(step_function, inputs, initial_states, go_backwards=go_backwards, mask=mask,
-                    constants=constants, unroll=unroll, input_length=input_length, time_major=time_major,
-                    zero_output_for_mask=zero_output_for_mask, return_all_outputs=return_all_outputs)
-
-
 def install():
-    """Route Keras BatchNormalization calls to the fused kernel and unroll short RNNs (idempotent)."""
-    global _ORIGINAL_CALL, _ORIGINAL_RNN, _MIN_EPSILON
+    """Route Keras BatchNormalization calls on the tensorflow backend to the fused kernel (idempotent)."""
+    global _ORIGINAL_CALL, _MIN_EPSILON
     import keras
 
     if _ORIGINAL_CALL is not None or keras.backend.backend() != "tensorflow":
@@ -93,25 +71,16 @@ def install():
         return _fused_call(original, self, inputs, training=training, mask=mask)
 
     BatchNormalization.call = call
-
-    from keras.src import backend as keras_backend
-
-    _ORIGINAL_RNN = keras_backend.rnn
-    keras_backend.rnn = functools.partial(_rnn, _ORIGINAL_RNN)
     return True
 
 
 def uninstall():
-    """Restore Keras's own BatchNormalization.call and rnn (used by tests to compare both paths)."""
-    global _ORIGINAL_CALL, _ORIGINAL_RNN
+    """Restore Keras's own BatchNormalization.call (used by tests to compare both paths)."""
+    global _ORIGINAL_CALL
     if _ORIGINAL_CALL is None:
         return
-    from keras.src import backend as keras_backend
     from keras.src.layers.normalization.batch_normalization import BatchNormalization
 
     BatchNormalization.call = _ORIGINAL_CALL
-    keras_backend.rnn = _ORIGINAL_RNN
-    _ORIGINAL_CALL = _ORIGINAL_RNN = None
-_ORIGINAL_RNN = None
-MAX_UNROLLED_STEPS = 32
+    _ORIGINAL_CALL = None
 _MIN_EPSILON = 0.0  # cuDNN's CUDNN_BN_MIN_EPSILON (1e-5) once a GPU is seen; the CPU kernel takes any epsilon
