@@ -1,7 +1,7 @@
 """Faster kernels for Keras layers on the active backend, installed whenever kzoo builds or loads a model.
 
 torch: torch's fused LSTM/GRU kernels on every device (:mod:`kzoo.engine.torch_kernels`); tensorflow: the
-fused batch-norm kernel and unrolled short RNNs (:mod:`kzoo.engine.tf_kernels`); jax: none (XLA fuses on its
+fused batch-norm kernel (:mod:`kzoo.engine.tf_kernels`); jax: none (XLA fuses on its
 own). Each computes what the Keras layer computes (tests/engine/test_*_kernels.py) and leaves unusual cases
 to Keras.
 """

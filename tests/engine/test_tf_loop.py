@@ -56,15 +56,3 @@ def test_tf_engine_trains_like_fit_and_saves_portable_files(tmp_path):
         assert json.loads(archive.read("config.json"))["compile_config"]["steps_per_execution"] == 1
     model = kzoo.load_model(str(saved))
     assert int(np.asarray(model.optimizer.iterations)) == -(-1800 // 64)  # every batch is still one step
-
-
-@tensorflow_only
-def test_dense_only_models_are_compiled_by_xla_on_a_cpu(tmp_path):
-    loop = TensorflowLoop()
-    assert loop._use_xla(kzoo.create_model("mlp", input_shape=(28, 28, 1), num_classes=10))
-    assert not loop._use_xla(kzoo.create_model("lenet5", input_shape=(28, 28, 1), num_classes=10))
-    assert not loop._use_xla(kzoo.create_model("lstm", input_shape=(28, 28, 1), num_classes=10))
-    result = kzoo.train("mlp", engine="tf", output=str(tmp_path / "run"), **dict(SMALL, limit=1000))
-    assert result["accuracy"] > 0.6
-    with zipfile.ZipFile(tmp_path / "run" / "last.keras") as archive:
-        assert json.loads(archive.read("config.json"))["compile_config"]["jit_compile"] != True  # noqa: E712
