@@ -60,16 +60,10 @@ class TensorflowLoop(FitLoop):
 
         return bool(tf.config.list_physical_devices("GPU"))
 
-    def _use_xla(self, model):
-        return False
-
     def run(self, model, x, y, *, batch_size, **kwargs):
         spe = steps_per_call(model, batch_size or 32, accelerator=self._accelerator())
         if model.steps_per_execution != spe:
             model.steps_per_execution = spe
-            model.train_function = model.test_function = model.predict_function = None
-        if self._use_xla(model) and model.jit_compile is not True:
-            model.jit_compile = True
             model.train_function = model.test_function = model.predict_function = None
         return super().run(model, x, y, batch_size=batch_size, **kwargs)
 
@@ -96,8 +90,11 @@ class XlaFitLoop(TensorflowLoop):
             return False, ""  # not worth it on CPU: the tf loop, silently
         return True, ""
 
-    def _use_xla(self, model):
-        return True
+    def run(self, model, x, y, **kwargs):
+        if model.jit_compile is not True:
+            model.jit_compile = True
+            model.train_function = model.test_function = model.predict_function = None
+        return super().run(model, x, y, **kwargs)
 
 
 class TorchLoop:
