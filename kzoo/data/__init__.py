@@ -19,10 +19,10 @@ import numpy as np
 
 from kzoo.errors import DataError, PluginError
 from kzoo.registry import datasets
+from kzoo.tasks.names import DATASET_TASKS as TASKS
 
 __all__ = ["Dataset", "dataset_info", "list_datasets", "load_dataset", "validate_dataset"]
 
-TASKS = ("image_classification", "text")
 DEFAULT_DATASET = "mnist_embedded"
 
 
