@@ -304,7 +304,8 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     task.save_plots(report, run_dir)
     headline = "  ".join(f"{k} {report[k]:.4f}" for k in ("accuracy", "loss", "perplexity", "pair_accuracy")
                          if k in report)
-    console.print(f"[bold]{prepared.test_split}[/bold]  {headline}  (best epoch {report['best_epoch']}) -> {run_dir}", highlight=False)
+    console.print(f"[bold]{prepared.test_split}[/bold]  {headline}  (best epoch {report['best_epoch']}) -> {run_dir}",
+                  highlight=False)
     return {"run_dir": run_dir, **report}
 
 
