@@ -12,6 +12,8 @@ from kzoo.errors import CheckpointError, DataError
 def predict_proba(model, x, batch_size=256):
     import keras
 
+    if _streamed(x):
+        return predict_stream(model, x)[0]
     outputs = []
     for start in range(0, len(x), batch_size):
         batch = model(x[start:start + batch_size], training=False)
@@ -19,9 +21,37 @@ def predict_proba(model, x, batch_size=256):
     return np.concatenate(outputs) if outputs else np.zeros((0,), "float32")
 
 
+def _streamed(x):
+    import keras
+
+    return isinstance(x, keras.utils.PyDataset)
+
+
+def predict_stream(model, batches):
+    """Probabilities and labels of every ``(x, y)`` batch of a ``PyDataset`` (decoded by its workers)."""
+    import keras
+
+    from kzoo.data.pipeline import iterate
+
+    probs, labels = [], []
+    for x, y, *_ in iterate(batches):
+        probs.append(np.asarray(keras.ops.convert_to_numpy(model(x, training=False)), dtype="float32"))
+        labels.append(np.asarray(y))
+    if not probs:
+        return np.zeros((0,), "float32"), np.zeros((0,), "int64")
+    return np.concatenate(probs), np.concatenate(labels)
+
+
 def classification_report(model, x, y, *, class_names=None, batch_size=256):
-    """Loss, accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier."""
-    probs = predict_proba(model, x, batch_size)
+    """Loss, accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier.
+
+    ``x`` is an array of images with labels ``y``, or a ``PyDataset`` of ``(images, labels)`` batches
+    (``y=None``).
+    """
+    if _streamed(x):
+        probs, y = predict_stream(model, x)
+    else:
+        probs = predict_proba(model, x, batch_size)
     y = np.asarray(y).astype("int64")
     num_classes = probs.shape[-1]
     predicted = probs.argmax(axis=-1)
@@ -134,6 +164,9 @@ def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_
         raise CheckpointError(f"No such run folder or checkpoint: {run_or_checkpoint}")
     config = read_run_config(_run_dir_of(run_or_checkpoint)) or {}
     data = data or config.get("data")
+    folder = _test_folder(_run_dir_of(run_or_checkpoint), data, config)
+    if folder is not None:
+        return _evaluate_folder(run_or_checkpoint, folder, data, trust=trust, batch_size=batch_size, limit=limit)
     if data is None:
         raise DataError("This checkpoint has no run config naming its dataset; pass --data NAME.")
     data_dir = data_dir if data_dir is not None else (config.get("data_dir") if data == config.get("data") else None)
@@ -145,6 +178,42 @@ def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_
     _check_fits(model, x, dataset)
     report = classification_report(model, x, y, class_names=dataset.class_names, batch_size=batch_size)
     report.update({"model": model.name, "data": data, "checkpoint": run_or_checkpoint})
+    return report
+
+
+def _test_folder(run_dir, data, config):
+    """The image folder to test on: the run's recorded test files, or the test split of ``--data PATH``."""
+    from kzoo.data import image_folder
+
+    if data is None or not image_folder.looks_like_path(data):
+        return None
+    record = image_folder.load_file_lists(run_dir)
+    if record is not None and data == config.get("data"):
+        return image_folder.read_file_lists(record)
+    recorded = config.get("data_folder") or {}
+    return image_folder.open_image_folder(
+        data, val_split=config.get("val_split", 0.1) or 0.0, test_split=config.get("test_split", 0.1) or 0.0,
+        seed=config.get("seed", 0) or 0, image_size=recorded.get("image_size"), channels=recorded.get("channels"))
+
+
+def _evaluate_folder(run_or_checkpoint, folder, data, *, trust, batch_size, limit):
+    from kzoo.data.pipeline import ImageBatches
+    from kzoo.engine.checkpoints import load_model
+
+    model = load_model(run_or_checkpoint, trust=trust, compile=False)
+    expected = tuple(model.inputs[0].shape[1:])
+    if expected != folder.input_shape:
+        folder.image_size, folder.channels = expected[:2], expected[2]  # bring the images to the model's input
+    classes = int(model.outputs[0].shape[-1])
+    if folder.num_classes > classes:
+        raise DataError(f"The model predicts {classes} classes, but {folder.root} has {folder.num_classes}.")
+    files = folder.test.head(limit) if limit else folder.test
+    if not len(files):
+        raise DataError(f"{folder.root} has no test images; train with --test-split > 0 or add a test/ folder.")
+    batches = ImageBatches(files, folder.image_size, folder.channels, batch_size)
+    report = classification_report(model, batches, None, class_names=folder.class_names)
+    report.update({"model": model.name, "data": data, "checkpoint": run_or_checkpoint,
+                   "skipped_images": len(batches.skipped)})
     return report
 
 

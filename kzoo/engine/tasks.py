@@ -112,6 +112,10 @@ class ClassificationTask(Task):
     monitor = "val_accuracy"
 
     def prepare(self, dataset, config):
+        from kzoo.data.image_folder import ImageFolder
+
+        if isinstance(dataset, ImageFolder):
+            return self._prepare_folder(dataset, config)
         if getattr(dataset, "task", "image_classification") != "image_classification":
             raise DataError(f"Dataset {dataset.name!r} holds {dataset.task} data; a classifier needs labelled images.")
         x_train, x_test = images_to_float(dataset.x_train), images_to_float(dataset.x_test)
@@ -123,7 +127,39 @@ class ClassificationTask(Task):
         return Prepared(x_train, y_train, x_val, y_val, x_test, y_test, tuple(x_train.shape[1:]),
                         int(dataset.num_classes), list(dataset.class_names) if dataset.class_names else None)
 
+    def _prepare_folder(self, folder, config):
+        """Streamed batches of a folder's files (:mod:`kzoo.data.pipeline`): nothing is decoded up front."""
+        from kzoo.data.pipeline import DecodedCache, ImageBatches
+
+        splits = {name: folder.split(name) for name in ("train", "val", "test")}
+        if config.limit:
+            splits = {name: files.head(config.limit) for name, files in splits.items()}
+        cache = None
+        if config.cache != "none":
+            every = [p for files in splits.values() for p in files.paths]
+            cache = DecodedCache(config.cache, every, folder.image_size, folder.channels, root=folder.root)
+        targets = None
+        if config.loss in ("cce", "mse", "mae", "bce"):
+            targets = lambda y: self.targets(y, folder.num_classes, config.loss)  # noqa: E731
+
+        def batches(name, **kwargs):
+            if not len(splits[name]):
+                return None
+            return ImageBatches(splits[name], folder.image_size, folder.channels, config.batch_size, cache=cache,
+                                strict=config.strict_data, seed=config.seed, **kwargs)
+
+        train = batches("train", shuffle=True, augment=bool(config.augment), flip=True, targets=targets)
+        val = batches("val", targets=targets)
+        extra = {"data_folder": {"root": folder.root, "layout": folder.layout,
+                                 "files": {name: len(files) for name, files in splits.items()},
+                                 "image_size": list(folder.image_size), "channels": folder.channels,
+                                 "skipped_images": len(folder.skipped)}}
+        return Prepared(train, None, val, None, batches("test"), None, folder.input_shape, folder.num_classes,
+                        list(folder.class_names), extra)
+
     def fit_data(self, prepared, config):
+        if prepared.y_train is None:  # streamed batches carry their own targets
+            return FitData(prepared.x_train, None, prepared.x_val, prepared.x_train.samples)
         y_train = self.targets(prepared.y_train, prepared.num_classes, config.loss)
         validation = None
         if prepared.x_val is not None:
