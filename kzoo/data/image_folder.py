@@ -244,6 +244,35 @@ def load_file_lists(run_dir):
         return json.load(handle)
 
 
+def expand_image_paths(items):
+    """Image files named directly, found under folders (recursively, sorted) or matched by glob patterns.
+
+    Raises:
+        DataError: an item names nothing, or a folder or pattern holds no images.
+    """
+    import glob
+
+    paths = []
+    for item in items:
+        item = os.path.expanduser(os.fspath(item))
+        if os.path.isdir(item):
+            found = sorted(os.path.join(d, f) for d, dirs, files in os.walk(item)
+                           if not any(part.startswith(".") for part in Path(d).relative_to(item).parts)
+                           for f in files if is_image_file(f))
+            if not found:
+                raise DataError(f"Folder {item} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}).")
+        elif os.path.exists(item):
+            found = [item]
+        elif glob.has_magic(item):
+            found = sorted(p for p in glob.glob(item, recursive=True) if os.path.isfile(p) and is_image_file(p))
+            if not found:
+                raise DataError(f"No images match {item}.")
+        else:
+            raise DataError(f"No such image file, folder or pattern: {item}")
+        paths.extend(found)
+    return paths
+
+
 def _subfolders(folder):
     try:
         return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -348,4 +377,9 @@ def report_bad_image(path, exc, strict):
     if strict:
         raise DataError(f"{path} is not a readable image ({reason}). Remove or replace it, or train without "
                         "--strict-data to skip unreadable images with a warning.")
-    warnings.warn(f"skipping {path}: not a readable image ({reason})", ImageDataWarning, stacklevel=2)
+    warn(f"skipping {path}: not a readable image ({reason})")
+
+
+def warn(message):
+    """An :class:`ImageDataWarning` shown as one line (``kzoo: ImageDataWarning: ...``), without source code."""
+    warnings.warn_explicit(message, ImageDataWarning, filename="kzoo", lineno=0, module="kzoo")

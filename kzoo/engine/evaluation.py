@@ -230,54 +230,93 @@ def _check_fits(model, x, dataset):
 
 
 def load_image(path, input_shape):
-    """Read a PNG/JPEG file as a float32 array shaped like the model input (grayscale/RGB, resized)."""
-    from PIL import Image, UnidentifiedImageError
+    """Read an image file as a float32 array shaped like the model input (grayscale/RGB, resized)."""
+    from PIL import UnidentifiedImageError
+
+    from kzoo.data.pipeline import decode_image
 
     height, width, channels = input_shape
     try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
-            array = np.asarray(image, dtype="float32") / 255.0
+        array = decode_image(path, (height, width), channels).astype("float32") / 255.0
     except FileNotFoundError:
         raise DataError(f"No such image file: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"{path} is not a readable PNG/JPEG image ({exc}).") from None
-    return array.reshape(height, width, channels)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{path} is not a readable image ({exc}).") from None
+    return array
 
 
-def predict(checkpoint, images, *, top_k=3, trust=False, invert=None, backend=None):
-    """Top-k classes for image files (``kzoo predict``); class names come from the run's dataset.
+def predict(checkpoint, images, *, top_k=3, trust=False, invert=None, backend=None, batch_size=64, output=None):
+    """Top-k classes for image files, folders and globs (``kzoo predict``); class names come from the run.
 
     Args:
+        images: image files, folders (every image under them, sorted) and glob patterns (``"shots/*.jpg"``,
+            ``"**"`` recursive).
         invert: invert grayscale images (dark digit on light paper -> MNIST's light on dark). ``None``
-            inverts automatically when an image's border is mostly light and the model is grayscale.
+            inverts automatically when an image's border is mostly light and the model is grayscale, except
+            for a model trained on an image folder (its images are taken as they are).
+        batch_size: images decoded and classified at a time.
+        output: a ``.csv`` file to write, one row per image: path, then class and probability of each of the
+            top-k guesses.
     """
     from kzoo.backend import set_backend
 
     set_backend(backend)
+    from kzoo.data.image_folder import expand_image_paths, warn
     from kzoo.engine.checkpoints import load_model
 
+    paths = expand_image_paths(images)
     model = load_model(checkpoint, trust=trust, compile=False)
     input_shape = tuple(model.inputs[0].shape[1:])
     if len(input_shape) != 3:
         raise DataError(f"kzoo predict takes image models; {model.name} expects inputs of shape {input_shape}.")
     config = read_run_config(_run_dir_of(checkpoint)) or {}
     class_names = config.get("class_names")
-    batch = []
-    for path in images:
-        array = load_image(path, input_shape)
-        auto = input_shape[-1] == 1 and np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]]).mean() > 0.5
-        if invert or (invert is None and auto):
-            array = 1.0 - array
-        batch.append(array)
-    probs = predict_proba(model, np.stack(batch))
+    if invert is None and config.get("data_folder"):
+        invert = False
     results = []
-    for path, row in zip(images, probs):
-        order = np.argsort(row)[::-1][:top_k]
-        results.append({"image": str(path), "top": [
-            {"class": int(i), "name": class_names[i] if class_names and i < len(class_names) else str(i),
-             "probability": round(float(row[i]), 6)} for i in order]})
+    for start in range(0, len(paths), batch_size):
+        chunk, batch = [], []
+        for path in paths[start:start + batch_size]:
+            try:
+                array = load_image(path, input_shape)
+            except DataError as exc:
+                if len(paths) == 1:
+                    raise
+                warn(f"skipping {exc}")
+                continue
+            chunk.append(path)
+            auto = input_shape[-1] == 1 and np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]]).mean() > 0.5
+            if invert or (invert is None and auto):
+                array = 1.0 - array
+            batch.append(array)
+        if not batch:
+            continue
+        probs = predict_proba(model, np.stack(batch))
+        for path, row in zip(chunk, probs):
+            order = np.argsort(row)[::-1][:top_k]
+            results.append({"image": str(path), "top": [
+                {"class": int(i), "name": class_names[i] if class_names and i < len(class_names) else str(i),
+                 "probability": round(float(row[i]), 6)} for i in order]})
+    if not results:
+        raise DataError(f"None of the {len(paths)} images is readable.")
+    if output:
+        write_predictions_csv(results, output, top_k)
     return results
+
+
+def write_predictions_csv(results, path, top_k):
+    """One row per image: ``path, class_1, probability_1, ..., class_k, probability_k`` (written atomically)."""
+    header = ["path"] + [f"{key}_{rank}" for rank in range(1, top_k + 1) for key in ("class", "probability")]
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for result in results:
+            row = [result["image"]]
+            for guess in result["top"]:
+                row += [guess["name"], f"{guess['probability']:.6f}"]
+            writer.writerow(row)
+    os.replace(tmp, path)
 
 
 def write_json(data, path):
