@@ -30,7 +30,8 @@ from kzoo.errors import DataError
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 VALIDATION_FOLDERS = ("val", "valid", "validation")
 SPLITS = ("train", "val", "test")
-# Pillow modes that hold one grey channel; every other mode (RGB, RGBA, P, CMYK, LA...) becomes RGB.
+# Pillow modes that hold one grey channel (and palettes of greys); every other mode (RGB, RGBA, CMYK, LA...) is
+# colour. WebP and JPEG files saved from grey images by some tools are RGB: --channels 1 brings them to grey.
 _GRAY_MODES = frozenset({"1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 FILE_LIST = "data_files.json"  # the file lists of a run, in its folder
 
@@ -359,7 +360,7 @@ def _scan_headers(train, val, test, skipped, strict):
         for i, path in enumerate(files.paths):
             try:
                 with Image.open(path) as image:
-                    modes.add(image.mode)
+                    modes.add("L" if image.mode == "P" and _gray_palette(image) else image.mode)
                     sizes.append((image.height, image.width))
             except (UnidentifiedImageError, OSError, ValueError) as exc:
                 report_bad_image(path, exc, strict)
@@ -369,6 +370,13 @@ def _scan_headers(train, val, test, skipped, strict):
             files.paths[:] = [p for p, k in zip(files.paths, keep) if k]
             files.labels = files.labels[keep]
     return modes, sizes
+
+
+def _gray_palette(image):
+    palette = image.getpalette() or []
+    if "transparency" in image.info:
+        return False
+    return all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette) - 2, 3))
 
 
 def report_bad_image(path, exc, strict):
