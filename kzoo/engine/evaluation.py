@@ -122,7 +122,7 @@ def plot_curves(metrics_csv, path):
     axes = np.atleast_1d(axes)
     for ax, (train_key, val_key) in zip(axes, pairs):
         for key, label in ((train_key, "train"), (val_key, "validation")):
-            values = [float(r[key]) if r.get(key) not in (None, "", "nan") else np.nan for r in rows]
+            values = [float(r[key]) if r.get(key) not in (None, "", "nan", "NA") else np.nan for r in rows]  # NA: CSVLogger's blank
             if not np.all(np.isnan(values)):
                 ax.plot(epochs, values, marker="o", label=label)
         ax.set_xlabel("epoch")
