@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # build from this checkout, whichever kzoo is installed
 
-from kzoo.data.builtin import strip_gutenberg  # noqa: E402
+from kzoo.data.text import strip_gutenberg  # noqa: E402
 from kzoo.data.idx import read_idx  # noqa: E402
 
 OUTPUT = ROOT / "kzoo" / "data" / "embedded"

@@ -1,4 +1,4 @@
-"""``kzoo predict``: top-k classes for image files."""
+"""``kzoo predict``: top-k classes for image files, folders and globs."""
 
 import click
 
@@ -9,26 +9,33 @@ from kzoo_cli._common import backend_option, console, print_json
 @click.argument("checkpoint", type=click.Path())
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False), help="Write a CSV: one row per image (path, top-k classes, probabilities).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Images per batch.")
 @click.option("--invert/--no-invert", default=None,
               help="Invert grayscale images (dark ink on light paper). Default: decide from the border.")
 @click.option("--trust", is_flag=True, help="Allow loading unsafe content (Lambda layers). Only for files you trust.")
 @backend_option
 @click.option("--json", "as_json", is_flag=True, help="Print predictions as JSON.")
-def predict_command(checkpoint, images, top_k, invert, trust, backend, as_json):
-    """Classify PNG/JPEG IMAGES with a trained CHECKPOINT (a run folder or .keras file).
+def predict_command(checkpoint, images, top_k, output, batch_size, invert, trust, backend, as_json):
+    """Classify IMAGES (files, folders, globs) with a trained CHECKPOINT (a run folder or .keras file).
 
     \b
     Examples:
       kzoo predict runs/lenet5-mnist_embedded-1 digit.png
       kzoo predict runs/resnet18-fashion_mnist-1/best.keras shoe.jpg --top-k 5 --json
+      kzoo predict runs/resnet18-photos-1 ~/photos/new "shots/*.jpg" --output preds.csv
     """
     from kzoo.engine.evaluation import predict
 
-    results = predict(checkpoint, list(images), top_k=top_k, trust=trust, invert=invert, backend=backend)
+    results = predict(checkpoint, list(images), top_k=top_k, trust=trust, invert=invert, backend=backend,
+                      batch_size=batch_size, output=output)
     if as_json:
         print_json(results)
         return
     out = console()
+    if output:
+        out.print(f"{len(results)} predictions -> {output}", highlight=False)
+        return
     for result in results:
         guesses = ", ".join(f"{t['name']} {t['probability']:.3f}" for t in result["top"])
         out.print(f"{result['image']}: {guesses}", highlight=False)

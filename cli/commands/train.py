@@ -15,8 +15,20 @@ def _model_options(ctx, param, values):
 
 @click.command("train")
 @click.argument("model", required=False, shell_complete=complete_model)
-@click.option("--data", shell_complete=complete_dataset, help="Dataset name (default: the embedded MNIST digits).")
+@click.option("--data", shell_complete=complete_dataset,
+              help="Dataset name (default: the embedded MNIST digits), or a folder of images: PATH/<class>/*.jpg "
+                   "or PATH/train/<class>/ (+ optional val/, test/).")
 @click.option("--data-dir", type=click.Path(), help="Read the dataset's files from DIR (IDX .gz, .npz, .txt).")
+@click.option("--test-split", type=click.FloatRange(0, 1, max_open=True),
+              help="Image folder: fraction of each class held out for the test (default 0.1; ignored with test/).")
+@click.option("--image-size", metavar="N|HxW",
+              help="Image folder: resize every image to N x N or H x W (default: the most common size in the folder).")
+@click.option("--channels", type=click.Choice(["1", "3"]), callback=lambda c, p, v: int(v) if v else None,
+              help="Image folder: 1 (grayscale) or 3 (RGB) channels (default: 1 when every image is grayscale).")
+@click.option("--cache", type=click.Choice(["none", "ram", "disk"]),
+              help="Image folder: keep decoded images for later epochs in RAM, or on disk across runs (default none).")
+@click.option("--strict-data", is_flag=True, default=None,
+              help="Image folder: an unreadable image is an error (default: skipped with a warning).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train (default: the model's recipe).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Batch size.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate.")
@@ -61,6 +73,7 @@ def train_command(model, config_file, resume, as_json, options, **kwargs):
     Examples:
       kzoo train lenet5 --epochs 2
       kzoo train resnet18 --data fashion_mnist --data-dir ~/data/fashion-mnist -o small_stem=true
+      kzoo train resnet18 --data ~/photos --image-size 64 --cache disk   # ~/photos/<class>/*.jpg
       kzoo train lstm --backend tensorflow -o num_layers=2
       kzoo train lstm --task lm                       # character LM on The Time Machine
       kzoo train gru --task lm --data-dir book.txt --vocab chars --seq-len 100

@@ -11,6 +11,7 @@ SCHEDULES = ("constant", "cosine", "step")
 LOSSES = ("sparse_cce", "cce", "mse", "mae", "bce", "contrastive")
 ENGINES = ("auto", "fit", "torch", "tf", "xla")
 VOCABS = ("letters", "chars")
+CACHES = ("none", "ram", "disk")
 
 
 @dataclass
@@ -44,6 +45,11 @@ class TrainConfig:
     seq_len: int = None
     vocab: str = None
     margin: float = None
+    test_split: float = None
+    image_size: object = None
+    channels: int = None
+    cache: str = None
+    strict_data: bool = None
     options: dict = field(default_factory=dict)
 
 
@@ -52,6 +58,7 @@ DEFAULTS = {
     "weight_decay": 0.0, "schedule": "constant", "val_split": 0.1, "early_stopping": 0, "seed": 0,
     "mixed_precision": False, "augment": False, "quiet": False, "loss": "sparse_cce", "l1": 0.0, "l2": 0.0,
     "clipnorm": 0.0, "limit": 0, "engine": "auto", "seq_len": 64, "vocab": "letters", "margin": 1.0,
+    "test_split": 0.1, "cache": "none", "strict_data": False,
 }
 
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -124,6 +131,9 @@ def check(config):
     _require(isinstance(config.seed, int), f"seed must be an integer. Received: seed={config.seed!r}.")
     _require(isinstance(config.seq_len, int) and not isinstance(config.seq_len, bool) and config.seq_len >= 1,
              f"seq_len must be >= 1. Received: seq_len={config.seq_len!r}.")
+    _require(0.0 <= config.test_split < 1.0, f"test_split must be in [0, 1). Received: test_split={config.test_split!r}.")
+    _require(config.channels in (None, 1, 3), f"channels must be 1 or 3. Received: channels={config.channels!r}.")
+    _require(config.cache in CACHES, f"cache must be one of {', '.join(CACHES)}. Received: cache={config.cache!r}.")
     _require(config.vocab in VOCABS, f"vocab must be one of {', '.join(VOCABS)}. Received: vocab={config.vocab!r}.")
     _require(isinstance(config.margin, (int, float)) and config.margin > 0,
              f"margin must be > 0. Received: margin={config.margin!r}.")

@@ -28,7 +28,7 @@ def plot_curves(metrics_csv, path):
     axes = np.atleast_1d(axes)
     for ax, (train_key, val_key) in zip(axes, pairs):
         for key, label in ((train_key, "train"), (val_key, "validation")):
-            values = [float(r[key]) if r.get(key) not in (None, "", "nan") else np.nan for r in rows]
+            values = [float(r[key]) if r.get(key) not in (None, "", "nan", "NA") else np.nan for r in rows]  # NA: CSVLogger's blank
             if not np.all(np.isnan(values)):
                 ax.plot(epochs, values, marker="o", label=label)
         ax.set_xlabel("epoch")
@@ -69,6 +69,9 @@ def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_
         raise CheckpointError(f"No such run folder or checkpoint: {run_or_checkpoint}")
     config = read_run_config(_run_dir_of(run_or_checkpoint)) or {}
     data = data or config.get("data")
+    folder = _test_folder(_run_dir_of(run_or_checkpoint), data, config)
+    if folder is not None:
+        return _evaluate_folder(run_or_checkpoint, folder, data, trust=trust, batch_size=batch_size, limit=limit)
     if data is None:
         raise DataError("This checkpoint has no run config naming its dataset; pass --data NAME.")
     data_dir = data_dir if data_dir is not None else (config.get("data_dir") if data == config.get("data") else None)
@@ -80,6 +83,42 @@ def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_
     _check_fits(model, x, dataset)
     report = classification_report(model, x, y, class_names=dataset.class_names, batch_size=batch_size)
     report.update({"model": model.name, "data": data, "checkpoint": run_or_checkpoint})
+    return report
+
+
+def _test_folder(run_dir, data, config):
+    """The image folder to test on: the run's recorded test files, or the test split of ``--data PATH``."""
+    from kzoo.data import image_folder
+
+    if data is None or not image_folder.looks_like_path(data):
+        return None
+    record = image_folder.load_file_lists(run_dir)
+    if record is not None and data == config.get("data"):
+        return image_folder.read_file_lists(record)
+    recorded = config.get("data_folder") or {}
+    return image_folder.open_image_folder(
+        data, val_split=config.get("val_split", 0.1) or 0.0, test_split=config.get("test_split", 0.1) or 0.0,
+        seed=config.get("seed", 0) or 0, image_size=recorded.get("image_size"), channels=recorded.get("channels"))
+
+
+def _evaluate_folder(run_or_checkpoint, folder, data, *, trust, batch_size, limit):
+    from kzoo.data.pipeline import ImageBatches
+    from kzoo.engine.checkpoints import load_model
+
+    model = load_model(run_or_checkpoint, trust=trust, compile=False)
+    expected = tuple(model.inputs[0].shape[1:])
+    if expected != folder.input_shape:
+        folder.image_size, folder.channels = expected[:2], expected[2]  # bring the images to the model's input
+    classes = int(model.outputs[0].shape[-1])
+    if folder.num_classes > classes:
+        raise DataError(f"The model predicts {classes} classes, but {folder.root} has {folder.num_classes}.")
+    files = folder.test.head(limit) if limit else folder.test
+    if not len(files):
+        raise DataError(f"{folder.root} has no test images; train with --test-split > 0 or add a test/ folder.")
+    batches = ImageBatches(files, folder.image_size, folder.channels, batch_size)
+    report = classification_report(model, batches, None, class_names=folder.class_names)
+    report.update({"model": model.name, "data": data, "checkpoint": run_or_checkpoint,
+                   "skipped_images": len(batches.skipped)})
     return report
 
 
@@ -96,54 +135,93 @@ def _check_fits(model, x, dataset):
 
 
 def load_image(path, input_shape):
-    """Read a PNG/JPEG file as a float32 array shaped like the model input (grayscale/RGB, resized)."""
-    from PIL import Image, UnidentifiedImageError
+    """Read an image file as a float32 array shaped like the model input (grayscale/RGB, resized)."""
+    from PIL import UnidentifiedImageError
+
+    from kzoo.data.pipeline import decode_image
 
     height, width, channels = input_shape
     try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
-            array = np.asarray(image, dtype="float32") / 255.0
+        array = decode_image(path, (height, width), channels).astype("float32") / 255.0
     except FileNotFoundError:
         raise DataError(f"No such image file: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"{path} is not a readable PNG/JPEG image ({exc}).") from None
-    return array.reshape(height, width, channels)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{path} is not a readable image ({exc}).") from None
+    return array
 
 
-def predict(checkpoint, images, *, top_k=3, trust=False, invert=None, backend=None):
-    """Top-k classes for image files (``kzoo predict``); class names come from the run's dataset.
+def predict(checkpoint, images, *, top_k=3, trust=False, invert=None, backend=None, batch_size=64, output=None):
+    """Top-k classes for image files, folders and globs (``kzoo predict``); class names come from the run.
 
     Args:
+        images: image files, folders (every image under them, sorted) and glob patterns (``"shots/*.jpg"``,
+            ``"**"`` recursive).
         invert: invert grayscale images (dark digit on light paper -> MNIST's light on dark). ``None``
-            inverts automatically when an image's border is mostly light and the model is grayscale.
+            inverts automatically when an image's border is mostly light and the model is grayscale, except
+            for a model trained on an image folder (its images are taken as they are).
+        batch_size: images decoded and classified at a time.
+        output: a ``.csv`` file to write, one row per image: path, then class and probability of each of the
+            top-k guesses.
     """
     from kzoo.backend import set_backend
 
     set_backend(backend)
+    from kzoo.data.image_folder import expand_image_paths, warn
     from kzoo.engine.checkpoints import load_model
 
+    paths = expand_image_paths(images)
     model = load_model(checkpoint, trust=trust, compile=False)
     input_shape = tuple(model.inputs[0].shape[1:])
     if len(input_shape) != 3:
         raise DataError(f"kzoo predict takes image models; {model.name} expects inputs of shape {input_shape}.")
     config = read_run_config(_run_dir_of(checkpoint)) or {}
     class_names = config.get("class_names")
-    batch = []
-    for path in images:
-        array = load_image(path, input_shape)
-        auto = input_shape[-1] == 1 and np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]]).mean() > 0.5
-        if invert or (invert is None and auto):
-            array = 1.0 - array
-        batch.append(array)
-    probs = predict_proba(model, np.stack(batch))
+    if invert is None and config.get("data_folder"):
+        invert = False
     results = []
-    for path, row in zip(images, probs):
-        order = np.argsort(row)[::-1][:top_k]
-        results.append({"image": str(path), "top": [
-            {"class": int(i), "name": class_names[i] if class_names and i < len(class_names) else str(i),
-             "probability": round(float(row[i]), 6)} for i in order]})
+    for start in range(0, len(paths), batch_size):
+        chunk, batch = [], []
+        for path in paths[start:start + batch_size]:
+            try:
+                array = load_image(path, input_shape)
+            except DataError as exc:
+                if len(paths) == 1:
+                    raise
+                warn(f"skipping {exc}")
+                continue
+            chunk.append(path)
+            auto = input_shape[-1] == 1 and np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]]).mean() > 0.5
+            if invert or (invert is None and auto):
+                array = 1.0 - array
+            batch.append(array)
+        if not batch:
+            continue
+        probs = predict_proba(model, np.stack(batch))
+        for path, row in zip(chunk, probs):
+            order = np.argsort(row)[::-1][:top_k]
+            results.append({"image": str(path), "top": [
+                {"class": int(i), "name": class_names[i] if class_names and i < len(class_names) else str(i),
+                 "probability": round(float(row[i]), 6)} for i in order]})
+    if not results:
+        raise DataError(f"None of the {len(paths)} images is readable.")
+    if output:
+        write_predictions_csv(results, output, top_k)
     return results
+
+
+def write_predictions_csv(results, path, top_k):
+    """One row per image: ``path, class_1, probability_1, ..., class_k, probability_k`` (written atomically)."""
+    header = ["path"] + [f"{key}_{rank}" for rank in range(1, top_k + 1) for key in ("class", "probability")]
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for result in results:
+            row = [result["image"]]
+            for guess in result["top"]:
+                row += [guess["name"], f"{guess['probability']:.6f}"]
+            writer.writerow(row)
+    os.replace(tmp, path)
 
 
 def write_json(data, path):

@@ -533,10 +533,8 @@ class TorchLoop:
         device = get_device()
         graph = compile_graph(model)
         kind, loss_object = _loss_kind(model.loss)
-        X = torch.as_tensor(x, device=device)
-        Y = torch.as_tensor(y, device=device)
-        n = len(Y)
-        steps = -(-n // batch_size)
+        feed = _Feed(x, y, batch_size, device)
+        steps = feed.steps
         # host syncs: every batch on CPU (free: the CPU has already finished), ~20 per epoch on an accelerator
         every = 1 if str(device).startswith("cpu") else max(1, steps // 20)
 
@@ -572,11 +570,10 @@ class TorchLoop:
         logs = {}
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
-            order = torch.randperm(n, device=device)
             totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss x samples, correct
-            for step in range(steps):
-                idx = order[step * batch_size:(step + 1) * batch_size]
-                xb, yb = X[idx], Y[idx]
+            seen = 0
+            for step, (xb, yb) in enumerate(feed.epoch()):
+                seen += len(yb)
                 out, logits = graph.forward(xb, True)
                 loss = batch_loss(out, logits, yb)
                 if regularized:
@@ -587,16 +584,15 @@ class TorchLoop:
                 grads = [p.grad for p in params]
                 with torch.no_grad():
                     optimizer.apply(grads)
-                    totals[0].add_(loss.detach(), alpha=len(idx))
+                    totals[0].add_(loss.detach(), alpha=len(yb))
                     totals[1].add_(correct(out, logits, yb))
                 if (step + 1) % every == 0 or step + 1 == steps:
-                    seen = min(n, (step + 1) * batch_size)
                     values = (totals / seen).tolist()
                     logs = {"loss": values[0], "accuracy": values[1]}
                     cbs.on_train_batch_end(step, logs)
                     if model.stop_training:
+                        feed.close()
                         break
-            seen = min(n, (step + 1) * batch_size)
             values = (totals / seen).tolist()
             logs = {"loss": values[0], "accuracy": values[1]}
             if validation_data is not None:  # also after a NaN, as fit does (the CSV keeps its columns)
@@ -609,13 +605,60 @@ class TorchLoop:
 
     @staticmethod
     def _validate(graph, validation_data, batch_size, batch_loss, correct, device):
-        xv, yv = (torch.as_tensor(a, device=device) for a in validation_data)
+        feed = (_Feed(validation_data, None, batch_size, device, shuffle=False) if _streamed(validation_data)
+                else _Feed(*validation_data, batch_size, device, shuffle=False))
         totals = torch.zeros(2, dtype=torch.float64, device=device)
+        seen = 0
         with torch.no_grad():
-            for start in range(0, len(yv), batch_size):
-                xb, yb = xv[start:start + batch_size], yv[start:start + batch_size]
+            for xb, yb in feed.epoch():
                 out, logits = graph.forward(xb, False)
                 totals += torch.stack([batch_loss(out, logits, yb).double() * len(yb),
                                        correct(out, logits, yb).double()])
-        values = (totals / len(yv)).tolist()
+                seen += len(yb)
+        values = (totals / max(seen, 1)).tolist()
         return {"val_loss": values[0], "val_accuracy": values[1]}
+
+
+def _streamed(x):
+    return isinstance(x, keras.utils.PyDataset)
+
+
+class _Feed:
+    """One epoch of ``(x, y)`` device batches: arrays copied to the device once and indexed there, or a
+    ``keras.utils.PyDataset`` (``y=None``) whose batches its background workers decode, copied as they come."""
+
+    def __init__(self, x, y, batch_size, device, shuffle=True):
+        self.device, self.batch_size, self.shuffle = device, batch_size, shuffle
+        self.adapter = None
+        if _streamed(x):
+            from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+            self.adapter = PyDatasetAdapter(x, shuffle=False)  # the dataset orders itself, seeded, per epoch
+            self.samples, self.steps = x.samples, len(x)
+        else:
+            self.X, self.Y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
+            self.samples = len(self.Y)
+            self.steps = -(-self.samples // batch_size)
+        self._open = False
+
+    def epoch(self):
+        if self.adapter is None:
+            n = self.samples
+            order = torch.randperm(n, device=self.device) if self.shuffle else None
+            for start in range(0, n, self.batch_size):
+                if order is None:
+                    yield self.X[start:start + self.batch_size], self.Y[start:start + self.batch_size]
+                else:
+                    idx = order[start:start + self.batch_size]
+                    yield self.X[idx], self.Y[idx]
+            return
+        self.adapter.on_epoch_begin()
+        self._open = True
+        for batch in self.adapter.get_numpy_iterator():
+            yield tuple(torch.as_tensor(a).to(self.device, non_blocking=True) for a in batch[:2])
+        self.close()
+
+    def close(self):
+        if self._open:
+            self._open = False
+            self.adapter.on_epoch_end()

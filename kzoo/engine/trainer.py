@@ -220,9 +220,10 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
         keras.mixed_precision.set_dtype_policy("mixed_float16" if accelerator() not in ("cpu", "unknown")
                                                else "mixed_bfloat16")
 
-    dataset = load_dataset(config.data, data_dir=config.data_dir)
+    folder = _open_folder(config, run_dir)
+    dataset = folder or load_dataset(config.data, data_dir=config.data_dir)
     prepared = task.prepare(dataset, config)
-    if dataset.task == "image_classification":
+    if folder is None and dataset.task == "image_classification":
         validate_dataset(dataset)
 
     if state is not None:
@@ -231,7 +232,7 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
         net = load_model(os.path.join(run_dir, "last.keras"), compile=True)
     else:
         net = create_model(config.model, **task.build_kwargs(prepared, config))
-        if config.augment and len(prepared.input_shape) == 3:
+        if config.augment and len(prepared.input_shape) == 3 and folder is None:  # folders augment in workers
             net = with_augmentation(net, augmentation(prepared.input_shape, config.data))
     apply_kernel_regularization(net, config.l1, config.l2)
 
@@ -243,13 +244,18 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
                     metrics=task.metrics(config.loss))
 
     if run_dir is None:
-        run_dir = config.output or next_run_dir(config.model, config.data)
+        run_dir = config.output or next_run_dir(config.model, folder.name if folder else config.data)
         if os.path.exists(os.path.join(run_dir, "last.keras")):
             raise KzooError(f"{run_dir} already holds a run; resume it with --resume {run_dir} or choose "
                             f"another --output.")
         os.makedirs(run_dir, exist_ok=True)
         config.output = run_dir
-    _save_config(run_dir, config, prepared, environment(), task)
+    if folder is not None:
+        from kzoo.data.image_folder import write_file_lists
+
+        write_file_lists(folder, run_dir)
+    env = environment()
+    _save_config(run_dir, config, prepared, env, task)
 
     has_val = data.validation is not None
     monitor = task.monitor if has_val else task.monitor.replace("val_", "")
@@ -298,6 +304,11 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
         net.load_weights(best)
     report = task.evaluate(net, prepared.x_test, prepared.y_test, class_names=prepared.class_names,
                            loss=config.loss)
+    if folder is not None:  # files found unreadable while streaming join those of the scan in the record
+        streams = (data.x, data.validation, prepared.x_test)
+        skipped = set(folder.skipped).union(*(b.skipped for b in streams if b is not None))
+        prepared.extra["data_folder"]["skipped_images"] = len(skipped)
+        _save_config(run_dir, config, prepared, env, task)
     report.update({"model": config.model, "data": config.data, "split": prepared.test_split,
                    "best_epoch": checkpoint.state.get("best_epoch"), "epochs_done": checkpoint.state.get("epochs_done")})
     write_json(report, os.path.join(run_dir, "metrics.json"))
@@ -307,6 +318,20 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     console.print(f"[bold]{prepared.test_split}[/bold]  {headline}  (best epoch {report['best_epoch']}) -> {run_dir}",
                   highlight=False)
     return {"run_dir": run_dir, **report}
+
+
+def _open_folder(config, run_dir):
+    """The :class:`~kzoo.data.image_folder.ImageFolder` of ``--data PATH`` (a resumed run: its recorded files)."""
+    from kzoo.data import image_folder
+
+    if not image_folder.looks_like_path(config.data):
+        return None
+    record = image_folder.load_file_lists(run_dir) if run_dir else None
+    if record is not None:
+        return image_folder.read_file_lists(record)
+    return image_folder.open_image_folder(config.data, val_split=config.val_split, test_split=config.test_split,
+                                          seed=config.seed, image_size=config.image_size,
+                                          channels=config.channels, strict=config.strict_data)
 
 
 def _load_resume(run_dir):

@@ -54,11 +54,35 @@ def predict_proba(model, x, batch_size=256):
     """The model's outputs on ``x`` as float32 numpy, computed ``batch_size`` examples at a time."""
     import keras
 
+    if is_streamed(x):
+        return predict_stream(model, x)[0]
     outputs = []
     for start in range(0, len(x), batch_size):
         batch = model(x[start:start + batch_size], training=False)
         outputs.append(np.asarray(keras.ops.convert_to_numpy(batch), dtype="float32"))
     return np.concatenate(outputs) if outputs else np.zeros((0,), "float32")
+
+
+def is_streamed(x):
+    """Whether ``x`` is a ``keras.utils.PyDataset`` of batches rather than an array."""
+    import keras
+
+    return isinstance(x, keras.utils.PyDataset)
+
+
+def predict_stream(model, batches):
+    """Probabilities and labels of every ``(x, y)`` batch of a ``PyDataset`` (decoded by its workers)."""
+    import keras
+
+    from kzoo.data.pipeline import iterate
+
+    probs, labels = [], []
+    for x, y, *_ in iterate(batches):
+        probs.append(np.asarray(keras.ops.convert_to_numpy(model(x, training=False)), dtype="float32"))
+        labels.append(np.asarray(y))
+    if not probs:
+        return np.zeros((0,), "float32"), np.zeros((0,), "int64")
+    return np.concatenate(probs), np.concatenate(labels)
 
 
 def split_validation(x, y, val_split, seed):

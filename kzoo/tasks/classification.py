@@ -14,7 +14,8 @@ import numpy as np
 
 from kzoo.errors import DataError, OptionError
 from kzoo.tasks import names
-from kzoo.tasks.base import FitData, Prepared, Task, images_to_float, predict_proba, split_validation
+from kzoo.tasks.base import (FitData, Prepared, Task, images_to_float, is_streamed, predict_proba, predict_stream,
+                             split_validation)
 
 
 class ClassificationTask(Task):
@@ -24,6 +25,10 @@ class ClassificationTask(Task):
     monitor = "val_accuracy"
 
     def prepare(self, dataset, config):
+        from kzoo.data.image_folder import ImageFolder
+
+        if isinstance(dataset, ImageFolder):
+            return self._prepare_folder(dataset, config)
         if getattr(dataset, "task", names.IMAGE_CLASSIFICATION) != names.IMAGE_CLASSIFICATION:
             raise DataError(f"Dataset {dataset.name!r} holds {dataset.task} data; a classifier needs labelled images.")
         x_train, x_test = images_to_float(dataset.x_train), images_to_float(dataset.x_test)
@@ -39,7 +44,42 @@ class ClassificationTask(Task):
                         int(dataset.num_classes), list(dataset.class_names) if dataset.class_names else None,
                         test_split=test_split)
 
+    def _prepare_folder(self, folder, config):
+        """Streamed batches of a folder's files (:mod:`kzoo.data.pipeline`): nothing is decoded up front.
+
+        ``--limit N`` keeps the first ``N`` training files only; validation and test keep every file.
+        """
+        from kzoo.data.pipeline import DecodedCache, ImageBatches
+
+        splits = {name: folder.split(name) for name in ("train", "val", "test")}
+        if config.limit:
+            splits["train"] = splits["train"].head(config.limit)
+        cache = None
+        if config.cache != "none":
+            every = [p for files in splits.values() for p in files.paths]
+            cache = DecodedCache(config.cache, every, folder.image_size, folder.channels, root=folder.root)
+        targets = None
+        if config.loss in ("cce", "mse", "mae", "bce"):
+            targets = lambda y: self.targets(y, folder.num_classes, config.loss)  # noqa: E731
+
+        def batches(name, **kwargs):
+            if not len(splits[name]):
+                return None
+            return ImageBatches(splits[name], folder.image_size, folder.channels, config.batch_size, cache=cache,
+                                strict=config.strict_data, seed=config.seed, **kwargs)
+
+        train = batches("train", shuffle=True, augment=bool(config.augment), flip=True, targets=targets)
+        val = batches("val", targets=targets)
+        extra = {"data_folder": {"root": folder.root, "layout": folder.layout,
+                                 "files": {name: len(files) for name, files in splits.items()},
+                                 "image_size": list(folder.image_size), "channels": folder.channels,
+                                 "skipped_images": len(folder.skipped)}}
+        return Prepared(train, None, val, None, batches("test"), None, folder.input_shape, folder.num_classes,
+                        list(folder.class_names), extra)
+
     def fit_data(self, prepared, config, initial_epoch=0):
+        if prepared.y_train is None:  # streamed batches carry their own targets
+            return FitData(prepared.x_train, None, prepared.x_val, prepared.x_train.samples)
         y_train = self.targets(prepared.y_train, prepared.num_classes, config.loss)
         validation = None
         if prepared.x_val is not None:
@@ -81,8 +121,15 @@ class ClassificationTask(Task):
 
 
 def classification_report(model, x, y, *, class_names=None, batch_size=256):
-    """Loss, accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier."""
-    probs = predict_proba(model, x, batch_size)
+    """Loss, accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier.
+
+    ``x`` is an array of images with labels ``y``, or a ``PyDataset`` of ``(images, labels)`` batches
+    (``y=None``).
+    """
+    if is_streamed(x):
+        probs, y = predict_stream(model, x)
+    else:
+        probs = predict_proba(model, x, batch_size)
     y = np.asarray(y).astype("int64")
     num_classes = probs.shape[-1]
     predicted = probs.argmax(axis=-1)

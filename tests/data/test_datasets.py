@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kzoo.data import Dataset, builtin, dataset_info, list_datasets, load_dataset
+from kzoo.data import Dataset, dataset_info, keras_cache, list_datasets, load_dataset
 from kzoo.data.idx import write_idx
 from kzoo.errors import DataError, UnknownNameError
 
@@ -29,7 +29,7 @@ def offline(monkeypatch, tmp_path):
     def no_network(name):
         raise OSError(f"URL fetch failure for {name}: [Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(builtin, "_keras_load_data", no_network)
+    monkeypatch.setattr(keras_cache, "keras_load_data", no_network)
     return home / "datasets"
 
 
@@ -55,7 +55,7 @@ def test_unknown_name_suggests_close_names():
 
 
 def test_importing_kzoo_data_does_not_import_keras():
-    code = ("import sys, kzoo.data, kzoo.data.builtin; kzoo.data.list_datasets(); kzoo.data.dataset_info('mnist'); "
+    code = ("import sys, kzoo.data, kzoo.data.arrays, kzoo.data.text; kzoo.data.list_datasets(); kzoo.data.dataset_info('mnist'); "
             "kzoo.data.load_dataset(); heavy = {'keras', 'torch', 'tensorflow', 'jax'} & set(sys.modules); "
             "assert not heavy, heavy")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}

@@ -1,26 +1,25 @@
-"""kzoo's built-in datasets: MNIST, Fashion-MNIST, CIFAR-10, the embedded MNIST subset and The Time Machine.
+"""Image datasets held as numpy arrays: MNIST, Fashion-MNIST, CIFAR-10 and the embedded MNIST subset.
 
 Each builder takes ``data_dir=None`` and returns a :class:`kzoo.data.Dataset`. With ``data_dir`` the data is
-read from there (IDX files, a ``.npz`` file, CIFAR's pickled batches or a ``.txt`` file); without it, from the
-Keras cache (``$KERAS_HOME/datasets``, default ``~/.keras/datasets``), then through ``keras.datasets``, which
-downloads once. Keras is imported only for that download.
+read from there (IDX files, a ``.npz`` file or CIFAR's pickled batches); without it, from the Keras cache, then
+through ``keras.datasets``, which downloads once (:mod:`kzoo.data.keras_cache`).
 
-``mnist_embedded`` (the default dataset) and ``timemachine`` ship inside the package, in ``embedded/``; see
-the README there for their provenance and ``scripts/make_embedded_data.py`` for how they were made.
+``mnist_embedded`` (the default dataset) ships inside the package, in ``embedded/``; see the README there for
+its provenance and ``scripts/make_embedded_data.py`` for how it was made.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
-import re
 import zipfile
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from kzoo.data import Dataset
+from kzoo.data import keras_cache
+from kzoo.data.cifar import read_cifar_batches
+from kzoo.data.dataset import Dataset
 from kzoo.data.idx import read_idx
 from kzoo.errors import DataError
 
@@ -78,17 +77,6 @@ SPECS = {
         "license": "CC BY-SA 3.0",
         "data_dir": "none: the data is inside the package",
     },
-    "timemachine": {
-        "description": "H. G. Wells, The Time Machine (1895): about 180,000 characters of English text, "
-                       "shipped with kzoo",
-        "task": "text",
-        "input_shape": None,
-        "num_classes": None,
-        "class_names": None,
-        "source": "Project Gutenberg eBook #35, https://www.gutenberg.org/ebooks/35 (header and licence removed)",
-        "license": "public domain in the USA",
-        "data_dir": "a UTF-8 .txt file (or a folder with timemachine.txt) to read instead of the embedded text",
-    },
 }
 
 _SPLITS = ("x_train", "y_train", "x_test", "y_test")
@@ -100,37 +88,6 @@ _IDX_NAMES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 _MNIST_FIRST10K = "train-images-idx3-ubyte-first10k"
-# Where Keras keeps each dataset, relative to $KERAS_HOME/datasets, in the order they are tried.
-_KERAS_CACHE = {
-    "mnist": ("mnist.npz", "mnist"),
-    "fashion_mnist": ("fashion-mnist",),
-    "cifar10": ("cifar-10-batches-py-target/cifar-10-batches-py", "cifar-10-batches-py"),
-}
-# What to copy where, for the offline error message ({cache} is the Keras datasets folder).
-_OFFLINE_HINT = {
-    "mnist": "copy mnist.npz (keys x_train, y_train, x_test, y_test) to {cache}/mnist.npz, or the four MNIST IDX files "
-             "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
-             "t10k-labels-idx1-ubyte.gz) into {cache}/mnist/",
-    "fashion_mnist": "copy the four IDX files of Fashion-MNIST (train-images-idx3-ubyte.gz, "
-                     "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) into "
-                     "{cache}/fashion-mnist/",
-    "cifar10": "extract cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz) into "
-               "{cache}/ so that {cache}/cifar-10-batches-py/ holds data_batch_1 ... data_batch_5 and test_batch",
-}
-_GUTENBERG_START = re.compile(r"^\*\*\* ?START OF .*$", re.MULTILINE)
-_GUTENBERG_END = re.compile(r"^\*\*\* ?END OF .*$", re.MULTILINE)
-# The only globals a pickled CIFAR batch needs (numpy arrays in a dict); anything else is refused.
-_CIFAR_PICKLE_GLOBALS = frozenset({
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-})
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Builders (registered in pyproject.toml under kzoo.datasets)
-# --------------------------------------------------------------------------------------------------------------
 
 
 def mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
@@ -162,63 +119,13 @@ def mnist_embedded(data_dir: str | os.PathLike | None = None) -> Dataset:
     return _make_dataset("mnist_embedded", arrays)
 
 
-def timemachine(data_dir: str | os.PathLike | None = None) -> Dataset:
-    """The text of The Time Machine, without Project Gutenberg's header and licence.
-
-    Args:
-        data_dir: a UTF-8 text file (or a folder holding ``timemachine.txt``) to read instead of the embedded
-            copy; a Project Gutenberg header and footer, if present, are removed.
-
-    Raises:
-        DataError: the file is missing, empty, binary or not UTF-8.
-    """
-    if data_dir is None:
-        source = "the embedded timemachine.txt"
-        raw = (resources.files("kzoo.data") / "embedded" / "timemachine.txt").read_bytes()
-    else:
-        path = Path(data_dir)
-        if path.is_dir():
-            path = path / "timemachine.txt"
-        if not path.is_file():
-            raise DataError(f"Text file {path} does not exist. Pass a UTF-8 .txt file, or a folder that holds "
-                            "timemachine.txt, as data_dir.")
-        source, raw = str(path), path.read_bytes()
-    if b"\x00" in raw:
-        raise DataError(f"{source} is a binary file, not text (it contains NUL bytes). Pass a UTF-8 .txt file.")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{source} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}). "
-                        "Convert it to UTF-8, e.g. with `iconv -t UTF-8`.") from None
-    text = strip_gutenberg(text.replace("\r\n", "\n"))
-    if not text:
-        raise DataError(f"{source} holds no text. Pass a non-empty UTF-8 .txt file.")
-    return Dataset("timemachine", task="text", text=text)
-
-
-def strip_gutenberg(text: str) -> str:
-    """The text between Project Gutenberg's ``*** START OF`` and ``*** END OF`` lines, stripped of blank edges.
-
-    Text without both markers is only stripped of leading and trailing whitespace.
-    """
-    start, end = _GUTENBERG_START.search(text), _GUTENBERG_END.search(text)
-    if start and end and start.end() < end.start():
-        text = text[start.end():end.start()]
-    return text.strip()
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Image datasets: data_dir, Keras cache, download
-# --------------------------------------------------------------------------------------------------------------
-
-
 def _image_dataset(name, data_dir):
     if data_dir is not None:
         arrays = _read_path(name, Path(data_dir))
     else:
         arrays = _read_keras_cache(name)
         if arrays is None:
-            arrays = _download(name)
+            arrays = keras_cache.download(name, SPECS[name]["data_dir"])
     return _make_dataset(name, arrays)
 
 
@@ -256,7 +163,7 @@ def _read_folder(name, folder):
     if name == "cifar10":
         for candidate in (folder, folder / "cifar-10-batches-py"):
             if (candidate / "data_batch_1").is_file():
-                return _read_cifar_batches(candidate)
+                return read_cifar_batches(candidate)
     else:
         arrays = _read_idx_folder(name, folder)
         if arrays is not None:
@@ -316,78 +223,13 @@ def _read_npz(path):
                             "with numpy.savez.") from None
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickles numpy arrays in plain containers and refuses every other global (no code execution)."""
-
-    def find_class(self, module, name):
-        if (module, name) in _CIFAR_PICKLE_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
-def _read_cifar_batches(folder):
-    """The five training batches and the test batch of ``cifar-10-batches-py``, channels last."""
-    train = [_read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
-    x_test, y_test = _read_cifar_batch(folder / "test_batch")
-    return (np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]), x_test, y_test)
-
-
-def _read_cifar_batch(path):
-    if not path.is_file():
-        raise DataError(f"CIFAR-10 batch {path} is missing; the folder needs data_batch_1 ... data_batch_5 and "
-                        "test_batch from cifar-10-python.tar.gz.")
-    try:
-        with open(path, "rb") as handle:
-            batch = _NumpyOnlyUnpickler(handle, encoding="bytes").load()
-        data, labels = batch[b"data"], batch[b"labels"]
-        images = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        labels = np.asarray(labels, dtype=np.uint8)
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DataError(f"{path} is not a readable CIFAR-10 batch ({type(exc).__name__}: {exc}). Extract "
-                        "cifar-10-python.tar.gz again.") from None
-    return images, labels
-
-
-def _keras_datasets_dir():
-    """Where Keras caches datasets: ``$KERAS_HOME/datasets``, default ``~/.keras/datasets``."""
-    return Path(os.environ.get("KERAS_HOME") or "~/.keras").expanduser() / "datasets"
 
 
 def _read_keras_cache(name):
-    base = _keras_datasets_dir()
-    for relative in _KERAS_CACHE[name]:
-        path = base / relative
+    for path in keras_cache.cached_paths(name):
         if path.is_file():
             return _read_npz(path)
-        if path.is_dir():
-            arrays = _read_folder(name, path)
-            if arrays is not None:
-                return arrays
+        arrays = _read_folder(name, path)
+        if arrays is not None:
+            return arrays
     return None
-
-
-def _download(name):
-    """Fetch through ``keras.datasets``; any failure becomes a DataError that says where to put the files."""
-    try:
-        return _keras_load_data(name)
-    except Exception as exc:  # offline, proxy, missing backend...: the user needs the same advice
-        reason = str(exc).splitlines()[0] if str(exc) else ""
-        hint = _OFFLINE_HINT[name].format(cache=_keras_datasets_dir())
-        raise DataError(
-            f"Dataset {name} is not on this machine and keras.datasets could not download it "
-            f"({type(exc).__name__}: {reason}). To use it offline, {hint}; or pass --data-dir DIR "
-            f"(data_dir=DIR) where DIR is {SPECS[name]['data_dir']}."
-        ) from exc
-
-
-def _keras_load_data(name):
-    """``keras.datasets.<name>.load_data()`` as four arrays, channels last (imports keras)."""
-    from kzoo.backend import set_backend
-
-    set_backend()  # keras must not be imported before the backend is fixed
-    import keras
-
-    (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
-    if x_train.ndim == 4 and x_train.shape[-1] not in (1, 3):  # keras.json says channels_first
-        x_train, x_test = x_train.transpose(0, 2, 3, 1), x_test.transpose(0, 2, 3, 1)
-    return x_train, y_train, x_test, y_test

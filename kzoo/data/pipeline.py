@@ -1,0 +1,229 @@
+"""The streaming pipeline: image files decoded, resized and augmented in background workers, batch by batch.
+
+:class:`ImageBatches` is a ``keras.utils.PyDataset``: ``keras.Model.fit`` (every backend) and kzoo's torch
+engine (:mod:`kzoo.engine.torch_fast`) draw its batches through Keras's enqueuer, which runs ``workers``
+threads (Pillow decodes and resizes outside the GIL) and keeps ``max_queue_size`` batches ready while the model
+trains. Only the batches in flight are in memory, whatever the folder's size; ``cache="ram"`` keeps the decoded
+uint8 images for later epochs, ``cache="disk"`` keeps them in a memory-mapped file under
+``$KZOO_CACHE`` (default ``~/.cache/kzoo``), reused by later runs on the same folder, size and channels, and
+rebuilt when a file's name, size or modification time changes.
+
+No TensorFlow is needed: the enqueuer is Keras's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+
+import keras
+import numpy as np
+
+from kzoo.data.image_folder import report_bad_image
+from kzoo.errors import DataError
+
+CACHES = ("none", "ram", "disk")
+WORKERS = 2
+
+
+def decode_image(path, image_size, channels):
+    """One image file as uint8 ``(height, width, channels)``: first frame, converted, resized (bilinear)."""
+    from PIL import Image
+
+    height, width = image_size
+    with Image.open(path) as image:
+        image.seek(0)  # GIF, TIFF: the first frame
+        if image.mode in ("P", "PA") and "transparency" in image.info or image.mode in ("RGBA", "LA", "PA"):
+            image = image.convert("RGBA")
+            background = Image.new("RGBA", image.size, (0, 0, 0, 255))  # transparent -> black, as an MNIST blank
+            image = Image.alpha_composite(background, image)
+        image = image.convert("L" if channels == 1 else "RGB")
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.BILINEAR)
+        array = np.asarray(image, dtype=np.uint8)
+    return array.reshape(height, width, channels)
+
+
+def cache_dir():
+    return os.path.expanduser(os.environ.get("KZOO_CACHE") or "~/.cache/kzoo")
+
+
+class DecodedCache:
+    """Decoded uint8 images by file path, in RAM or in a memory-mapped file shared by runs.
+
+    The disk cache is keyed by the folder, the image size, the channels and every file's relative path, size
+    and modification time: any change gives a new key, hence a fresh cache.
+    """
+
+    def __init__(self, kind, paths, image_size, channels, root=None):
+        self.kind = kind
+        self.shape = (*image_size, channels)
+        self._lock = threading.Lock()
+        self.hits = 0
+        if kind == "ram":
+            self._images = {}
+            return
+        self.index = {path: i for i, path in enumerate(sorted(paths))}
+        key = self.key(sorted(paths), image_size, channels, root)
+        folder = os.path.join(cache_dir(), "images")
+        os.makedirs(folder, exist_ok=True)
+        self.path = os.path.join(folder, f"{key}.u8")
+        n = len(self.index)
+        mode = "r+" if os.path.exists(self.path) and os.path.exists(self.path + ".done") else "w+"
+        self._pixels = np.memmap(self.path, dtype=np.uint8, mode=mode, shape=(max(n, 1), *self.shape))
+        self._done = np.memmap(self.path + ".done", dtype=np.uint8, mode=mode, shape=(max(n, 1),))
+
+    @staticmethod
+    def key(paths, image_size, channels, root):
+        digest = hashlib.sha256(f"{root}|{tuple(image_size)}|{channels}".encode())
+        for path in paths:
+            stat = os.stat(path)
+            digest.update(f"\n{os.path.relpath(path, root) if root else path}|{stat.st_size}|{stat.st_mtime_ns}"
+                          .encode())
+        return digest.hexdigest()[:32]
+
+    def get(self, path):
+        if self.kind == "ram":
+            image = self._images.get(path)
+        else:
+            i = self.index.get(path)
+            image = np.array(self._pixels[i]) if i is not None and self._done[i] else None
+        if image is not None:
+            self.hits += 1
+        return image
+
+    def put(self, path, image):
+        if self.kind == "ram":
+            self._images[path] = image
+            return
+        i = self.index.get(path)
+        if i is not None:
+            with self._lock:
+                self._pixels[i] = image
+                self._done[i] = 1
+
+    def flush(self):
+        if self.kind == "disk":
+            self._pixels.flush()
+            self._done.flush()
+
+
+class ImageBatches(keras.utils.PyDataset):
+    """``(images, labels)`` batches of image files: float32 in [0, 1] ``(batch, H, W, C)`` and int64 labels.
+
+    Args:
+        files: a :class:`kzoo.data.image_folder.FileList`.
+        image_size: ``(height, width)``.
+        channels: 1 or 3.
+        batch_size: images per batch (the last batch may be smaller; so is one that lost unreadable files).
+        shuffle: a new seeded order every epoch (training); otherwise the file order.
+        augment: random shifts of up to 10% (and ``flip``: horizontal flips), drawn per image.
+        seed: seeds the order and the augmentation (epoch ``e`` is the same in every run with this seed).
+        targets: maps int labels to what the loss needs (for example one-hot); ``None`` keeps the labels.
+        cache: a :class:`DecodedCache` or ``None``.
+        strict: an unreadable file is an error instead of a skipped file with a warning.
+        workers: background decoding threads.
+    """
+
+    def __init__(self, files, image_size, channels, batch_size, *, shuffle=False, augment=False, flip=False,
+                 seed=0, targets=None, cache=None, strict=False, workers=WORKERS):
+        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
+        self.paths, self.labels = list(files.paths), np.asarray(files.labels, dtype="int64")
+        self.image_size, self.channels = tuple(image_size), channels
+        self.batch_size, self.shuffle, self.augment, self.flip = batch_size, shuffle, augment, flip
+        self.seed, self.targets, self.cache, self.strict = seed, targets, cache, strict
+        self.skipped = set()
+        self.epoch = 0
+        self._order = self._draw_order()
+
+    @property
+    def samples(self):
+        return len(self.paths)
+
+    @property
+    def input_shape(self):
+        return (*self.image_size, self.channels)
+
+    def __len__(self):
+        return -(-len(self.paths) // self.batch_size)
+
+    def _draw_order(self):
+        if not self.shuffle:
+            return np.arange(len(self.paths))
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.paths))
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._order = self._draw_order()
+        if self.cache is not None:
+            self.cache.flush()
+
+    def load(self, path):
+        """The decoded uint8 image of one file (from the cache when it is there), or ``None`` if unreadable."""
+        if self.cache is not None and (cached := self.cache.get(path)) is not None:
+            return cached
+        try:
+            image = decode_image(path, self.image_size, self.channels)
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:  # Pillow's truncated/corrupt-file errors
+            if path not in self.skipped:
+                self.skipped.add(path)
+                report_bad_image(path, exc, self.strict)
+            return None
+        if self.cache is not None:
+            self.cache.put(path, image)
+        return image
+
+    def __getitem__(self, index):
+        rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        images, labels = [], []
+        for i in rows:
+            image = self.load(self.paths[i])
+            if image is not None:
+                images.append(image)
+                labels.append(self.labels[i])
+        position = (index + 1) * self.batch_size
+        while not images and position < len(self.paths) + len(rows):  # a batch of only unreadable files
+            i = self._order[position % len(self.paths)]
+            image = self.load(self.paths[i])
+            if image is not None:
+                images.append(image)
+                labels.append(self.labels[i])
+            position += 1
+        if not images:
+            raise DataError(f"None of the {len(self.paths)} images of this split is readable.")
+        x = np.stack(images).astype("float32") * np.float32(1 / 255)
+        if self.augment:
+            x = self._augment(x, index)
+        y = np.asarray(labels, dtype="int64")
+        y = self.targets(y) if self.targets is not None else y
+        return x, y
+
+    def _augment(self, x, index):
+        """Per-image random shifts of up to 10% of each side (zero fill) and, with ``flip``, mirror images."""
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        n, height, width, _ = x.shape
+        out = np.zeros_like(x)
+        dy = rng.integers(-(height // 10), height // 10 + 1, size=n)
+        dx = rng.integers(-(width // 10), width // 10 + 1, size=n)
+        flips = rng.random(n) < 0.5 if self.flip else np.zeros(n, bool)
+        for i in range(n):
+            image = x[i, :, ::-1] if flips[i] else x[i]
+            ys, yd = (slice(0, height - dy[i]), slice(dy[i], height)) if dy[i] >= 0 else \
+                (slice(-dy[i], height), slice(0, height + dy[i]))
+            xs, xd = (slice(0, width - dx[i]), slice(dx[i], width)) if dx[i] >= 0 else \
+                (slice(-dx[i], width), slice(0, width + dx[i]))
+            out[i, yd, xd] = image[ys, xs]
+        return out
+
+
+def iterate(batches):
+    """Every batch of a ``PyDataset`` once, in order, decoded by its background workers (Keras's enqueuer)."""
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    adapter = PyDatasetAdapter(batches, shuffle=False)
+    adapter.on_epoch_begin()
+    try:
+        yield from adapter.get_numpy_iterator()
+    finally:
+        adapter.on_epoch_end()

@@ -1,0 +1,83 @@
+"""The dataset registry: list, describe and load the datasets of the ``kzoo.datasets`` entry-point group.
+
+Listing and describing read a builder module's ``SPECS`` literal without importing it (see
+:mod:`kzoo.registry`); loading imports the builder, calls it and checks what it returns.
+"""
+
+from __future__ import annotations
+
+import os
+
+from kzoo.data.dataset import Dataset, validate_dataset
+from kzoo.errors import DataError, PluginError
+from kzoo.registry import datasets
+
+DEFAULT_DATASET = "mnist_embedded"
+
+
+def list_datasets(pattern: str | None = None, *, task: str | None = None) -> list[str]:
+    """Names of the registered datasets, optionally filtered by a shell wildcard and a task.
+
+    Reads metadata only: no dataset module, keras or framework is imported.
+
+    Args:
+        pattern: shell wildcard such as ``"*mnist*"``; ``None`` lists all.
+        task: keep only datasets of this task (``"image_classification"`` or ``"text"``).
+
+    Returns:
+        The sorted display names.
+    """
+    return datasets.names(pattern, task=task)
+
+
+def dataset_info(name: str) -> dict:
+    """Everything the registry knows about a dataset: description, task, shapes, classes, source, licence.
+
+    Raises:
+        UnknownNameError: ``name`` is not registered (the message suggests close names).
+    """
+    return datasets.info(name)
+
+
+def load_dataset(name: str = DEFAULT_DATASET, data_dir: str | os.PathLike | None = None,
+                 limit: int | None = None) -> Dataset:
+    """Load a registered dataset and check it.
+
+    Args:
+        name: registered (``"mnist"``) or qualified (``"kzoo:mnist"``) name. The default, ``mnist_embedded``,
+            ships inside the package and needs neither network nor files.
+        data_dir: a folder or file to read the data from instead of the default location; what it must hold
+            depends on the dataset (see :func:`dataset_info`).
+        limit: keep only the first ``limit`` examples of each split (the first ``limit`` characters of a
+            text); ``None`` keeps everything.
+
+    Returns:
+        The :class:`Dataset`, validated by :func:`validate_dataset`.
+
+    Raises:
+        UnknownNameError: ``name`` is not registered.
+        DataError: the data is missing or malformed, or ``limit`` is not a positive integer.
+        PluginError: a plugin's builder failed to import or did not return a :class:`Dataset`.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise DataError(f"limit must be a positive integer or None. Received: limit={limit!r}.")
+    entry = datasets.resolve(name)
+    builder = entry.load()
+    if data_dir is not None:
+        data_dir = os.path.expanduser(os.fspath(data_dir))
+    dataset = builder(data_dir=data_dir)
+    if not isinstance(dataset, Dataset):
+        raise PluginError(
+            f"Dataset {name!r} from distribution {entry.distribution} {entry.version} returned "
+            f"{type(dataset).__name__}, not a kzoo.data.Dataset."
+        )
+    if limit is not None:
+        if dataset.task == "text" and dataset.text is not None:
+            dataset.text = dataset.text[:limit]
+        elif dataset.task != "text":
+            for split in ("x_train", "y_train", "x_test", "y_test"):
+                array = getattr(dataset, split)
+                if array is not None:
+                    setattr(dataset, split, array[:limit])
+    validate_dataset(dataset)
+    return dataset
