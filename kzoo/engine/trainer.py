@@ -3,8 +3,9 @@
 A run folder holds ``config.yaml`` (the resolved configuration, versions, backend, seed, machine),
 ``last``/``best`` checkpoints (``.keras`` and ``.weights.h5``), ``state.json``, ``metrics.csv``,
 ``curves.png``, and after the final evaluation ``metrics.json`` and the task's plots (``confusion_matrix.png``
-for classifiers, ``embedding.png`` for a Siamese network). What differs between tasks (data, model inputs,
-loss, metrics, evaluation) lives in :mod:`kzoo.engine.tasks`.
+for classifiers, ``embedding.png`` for a Siamese network). How the folder is claimed, committed epoch by epoch
+and recovered after a crash lives in :mod:`kzoo.engine.runs`; what differs between tasks (data, model inputs,
+loss, metrics, evaluation) in :mod:`kzoo.engine.tasks`.
 """
 
 import os
