@@ -166,9 +166,13 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
         if isinstance(exc, OSError) and not is_disk_full(exc):
             raise
         error = exc if isinstance(exc, DiskFullError) else disk_full_error(exc.filename or where.get("run_dir", "."))
-        run_dir = where.get("run_dir")
-        hint = (f" The checkpoints of completed epochs are kept in {run_dir}; free some space and continue with: "
-                f"kzoo train --resume {run_dir}" if run_dir else "")
+        run_dir, hint = where.get("run_dir"), ""
+        if run_dir:
+            from kzoo.engine.runs import read_state
+
+            done = read_state(run_dir)["epochs_done"]
+            kept = f"{os.path.join(run_dir, 'last.keras')} (epoch {done}) is kept" if done else f"no epoch of {run_dir} was saved"
+            hint = f" {kept}; free some space and continue with: kzoo train --resume {run_dir}"
         raise DiskFullError(f"{error}{hint}") from None
 
 
