@@ -1,13 +1,11 @@
 """Keras callbacks of a training run: progress display, atomic checkpoints, NaN guard."""
 
-import json
 import math
-import os
 import time
 
 import keras
 
-from kzoo.engine.checkpoints import atomic_copy, atomic_save_model, atomic_save_weights
+from kzoo.engine.runs import commit_epoch, save_interrupted
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -92,10 +90,11 @@ class RichProgress(keras.callbacks.Callback):
 
 
 class RunCheckpoint(keras.callbacks.Callback):
-    """After each good epoch: ``last`` (.keras + .weights.h5) and ``state.json``; ``best`` on improvement.
+    """After each good epoch: ``last``, ``best`` on improvement, the ``metrics.csv`` row, then ``state.json``.
 
-    Every file is replaced atomically; an epoch whose loss is not finite writes nothing, so the last good
-    checkpoint survives a divergence.
+    :func:`kzoo.engine.runs.commit_epoch` does the writing (atomic, durable, in an order that survives a kill at
+    any point). An epoch whose loss is not finite writes nothing, so the last good checkpoint survives a
+    divergence. ``state`` always holds what is committed on disk.
     """
 
     def __init__(self, run_dir, monitor="val_accuracy", mode="max", state=None):
@@ -110,17 +109,9 @@ class RunCheckpoint(keras.callbacks.Callback):
             return True
         return value > best if self.mode == "max" else value < best
 
-    def save_last(self, epochs_done, interrupted=False):
-        atomic_save_model(self.model, os.path.join(self.run_dir, "last.keras"))
-        atomic_save_weights(self.model, os.path.join(self.run_dir, "last.weights.h5"))
-        self.state.update(epochs_done=epochs_done, interrupted=interrupted)
-        self._write_state()
-
-    def _write_state(self):
-        path = os.path.join(self.run_dir, "state.json")
-        with open(path + ".tmp", "w", encoding="utf-8") as handle:
-            json.dump(self.state, handle, indent=2)
-        os.replace(path + ".tmp", path)
+    def save_interrupted(self):
+        """Ctrl-C mid-epoch: ``interrupted.*`` holds the weights now; ``last`` stays the last completed epoch."""
+        self.state = save_interrupted(self.run_dir, self.model)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -129,12 +120,10 @@ class RunCheckpoint(keras.callbacks.Callback):
             return
         value = logs.get(self.monitor, logs.get(self.monitor.replace("val_", ""), -loss if self.mode == "max" else loss))
         improved = self._better(value)
+        state = dict(self.state)
         if improved:
-            self.state.update(best=float(value), best_epoch=epoch + 1, monitor=self.monitor)
-        self.save_last(epoch + 1)
-        if improved:  # best = a copy of this epoch's last (copying is cheaper than serialising twice)
-            for suffix in (".keras", ".weights.h5"):
-                atomic_copy(os.path.join(self.run_dir, "last" + suffix), os.path.join(self.run_dir, "best" + suffix))
+            state.update(best=float(value), best_epoch=epoch + 1, monitor=self.monitor)
+        self.state = commit_epoch(self.run_dir, self.model, state, {"epoch": epoch, **logs}, improved)
 
 
 class StopOnNaN(keras.callbacks.Callback):

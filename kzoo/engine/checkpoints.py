@@ -1,13 +1,21 @@
-"""Checkpoints: written atomically, loaded safely.
+"""Checkpoints: written atomically and durably, loaded safely.
 
-A checkpoint is written to a temporary file in the same folder and renamed over the old one, so a crash or a
-Ctrl-C mid-write never leaves a broken file where a good one was. Loading uses Keras ``safe_mode=True`` unless
-the user passes ``trust=True`` (``--trust``): a ``.keras`` file with a lambda layer cannot run code otherwise.
+Every file is written to a temporary file with a unique name in the same folder, flushed to disk (``fsync``),
+renamed over the old one, and the folder is flushed too: a crash, a ``kill -9`` or a power cut mid-write never
+leaves a broken file where a good one was. A full disk is checked for before a checkpoint is written and reported
+as :class:`DiskFullError` (the old file is kept). ``.weights.h5`` files are copied out of the ``.keras`` archive
+(it holds the same HDF5 file), so a pair always holds the same weights and HDF5 never writes to the disk itself:
+an HDF5 file that fails to write on a full disk crashes the interpreter at exit (h5py 3.14, HDF5 1.14).
+Loading uses Keras ``safe_mode=True`` unless the user passes ``trust=True`` (``--trust``): a ``.keras`` file with a
+lambda layer cannot run code otherwise.
 """
 
 import json
 import contextlib
+import errno
+import hashlib
 import os
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -15,27 +23,143 @@ import zipfile
 from kzoo.errors import CheckpointError, KzooError
 from kzoo.registry import first_line
 
+TEMPORARY_PREFIX = ".kzoo-tmp-"
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_SLACK = 1 << 20  # headroom beyond a file's estimated size (archive headers, config, metadata)
 
-def _atomic_write(path, write):
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(folder, exist_ok=True)
-    suffix = ".weights.h5" if path.endswith(".weights.h5") else os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+
+class DiskFullError(CheckpointError):
+    """Not enough free space to write a file; the previous version of the file is kept."""
+
+
+def _megabytes(n):
+    return f"{n / 2**20:,.1f} MB"
+
+
+def disk_full_error(path, needed=None):
+    """A :class:`DiskFullError` naming ``path``, the free space on its disk, and what was needed if known."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        free = _megabytes(shutil.disk_usage(folder).free)
+    except OSError:
+        free = "unknown"
+    need = f", about {_megabytes(needed)} needed" if needed else ""
+    return DiskFullError(f"Not enough disk space to write {path}: {free} free in {folder}{need}.")
+
+
+def is_disk_full(exc):
+    return isinstance(exc, OSError) and exc.errno in _DISK_FULL
+
+
+def ensure_free_space(path, needed):
+    """Raise :class:`DiskFullError` before writing ``needed`` bytes next to ``path`` if they cannot fit."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if shutil.disk_usage(folder).free < needed + _SLACK:
+        raise disk_full_error(path, needed + _SLACK)
+
+
+def fsync_path(path):
+    """Flush a file, or a folder's entries (after a rename), to the disk. Folders cannot be opened on Windows."""
+    if os.path.isdir(path) and os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temporary_path(path):
+    """A fresh name in ``path``'s folder (same suffix, so writers that infer the format from it still do)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
+    suffix = ".weights.h5" if name.endswith(".weights.h5") else os.path.splitext(name)[1]
+    fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=suffix, dir=folder)
     os.close(fd)
     os.unlink(tmp)  # keras refuses to overwrite without asking; the name is all we need
+    return tmp
+
+
+def write_durably(path, write, *, needed=0):
+    """Write a file with ``write(tmp)`` into a unique temporary name, flush it, and return that name.
+
+    The caller renames it into place (:func:`install`); on any failure the temporary file is removed. A full disk
+    (checked first when ``needed`` bytes are known) raises :class:`DiskFullError`.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if needed:
+        ensure_free_space(path, needed)
+    tmp = temporary_path(path)
     try:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
+        if os.path.exists(tmp):
+            fsync_path(tmp)
+        return tmp
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if is_disk_full(exc):
+            raise disk_full_error(path, needed or None) from None
+        raise
+
+
+def install(tmp, path):
+    """Rename a flushed temporary file over ``path`` and flush the folder, so the rename survives a crash."""
+    os.replace(tmp, path)
+    fsync_path(os.path.dirname(os.path.abspath(path)))
+
+
+def atomic_write(path, write, *, needed=0):
+    """Replace ``path`` atomically with what ``write(tmp)`` writes (nothing is replaced if it writes nothing)."""
+    tmp = write_durably(path, write, needed=needed)
+    if os.path.exists(tmp):
+        install(tmp, path)
+
+
+def atomic_write_text(path, text):
+    """Replace a small text file (config, state, CSV) atomically and durably."""
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+
+    atomic_write(path, write)
 
 
 def atomic_copy(source, path):
     """Copy a finished checkpoint file atomically."""
-    import shutil
+    atomic_write(path, lambda tmp: shutil.copyfile(source, tmp), needed=os.path.getsize(source))
 
-    _atomic_write(path, lambda tmp: shutil.copyfile(source, tmp))
+
+def file_digest(path):
+    """SHA-256 of a file: how a run's ``state.json`` names the exact checkpoint files it commits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def model_bytes(model):
+    """The bytes a model's variables (optimizer slots included) take: a checkpoint file is about this large."""
+    variables = list(getattr(model, "variables", []))
+    if getattr(model, "optimizer", None) is not None:
+        variables += list(model.optimizer.variables)
+    total = 0
+    for variable in variables:
+        size = 1
+        for dim in variable.shape:
+            size *= int(dim)
+        total += size * _itemsize(variable.dtype)
+    return total
+
+
+def _itemsize(dtype):
+    import numpy as np
+
+    try:
+        return np.dtype(str(dtype).replace("bfloat16", "float16")).itemsize
+    except TypeError:
+        return 4
 
 
 @contextlib.contextmanager
@@ -60,21 +184,39 @@ def _tensorflow_left_unloaded():
         lazy._available = None
 
 
+def _save_keras(model, tmp):
+    with _tensorflow_left_unloaded():
+        model.save(tmp)
+
+
 def atomic_save_model(model, path, *, overwrite=True):
     """Save a whole model (``.keras``) atomically."""
     if os.path.exists(path) and not overwrite:
         raise KzooError(f"{path} already exists; pass --overwrite to replace it.")
-
-    def save(tmp):
-        with _tensorflow_left_unloaded():
-            model.save(tmp)
-
-    _atomic_write(path, save)
+    atomic_write(path, lambda tmp: _save_keras(model, tmp), needed=model_bytes(model))
 
 
-def atomic_save_weights(model, path):
-    """Save a model's weights (``.weights.h5``) atomically."""
-    _atomic_write(path, lambda tmp: model.save_weights(tmp))
+def write_checkpoint_pair(model, keras_path, weights_path):
+    """Write a model's ``.keras`` and ``.weights.h5`` to flushed temporary files; return their two names.
+
+    The weights file is the ``.keras`` archive's own ``model.weights.h5`` (what ``save_weights`` writes, optimizer
+    variables included), so both hold the same weights. Nothing is renamed into place: the caller installs
+    both (:func:`install`) and then records them.
+    """
+    needed = model_bytes(model)
+    ensure_free_space(keras_path, 2 * needed)
+    keras_tmp = write_durably(keras_path, lambda tmp: _save_keras(model, tmp), needed=needed)
+    try:
+        def extract(tmp):
+            with zipfile.ZipFile(keras_tmp) as archive, archive.open("model.weights.h5") as member, \
+                    open(tmp, "wb") as handle:
+                shutil.copyfileobj(member, handle, 1 << 20)
+
+        weights_tmp = write_durably(weights_path, extract, needed=needed)
+    except BaseException:
+        os.unlink(keras_tmp)
+        raise
+    return keras_tmp, weights_tmp
 
 
 def _registered_names(config):

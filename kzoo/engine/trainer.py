@@ -3,16 +3,17 @@
 A run folder holds ``config.yaml`` (the resolved configuration, versions, backend, seed, machine),
 ``last``/``best`` checkpoints (``.keras`` and ``.weights.h5``), ``state.json``, ``metrics.csv``,
 ``curves.png``, and after the final evaluation ``metrics.json`` and the task's plots (``confusion_matrix.png``
-for classifiers, ``embedding.png`` for a Siamese network). What differs between tasks (data, model inputs,
-loss, metrics, evaluation) lives in :mod:`kzoo.tasks`.
+for classifiers, ``embedding.png`` for a Siamese network). How the folder is claimed, committed epoch by epoch
+and recovered after a crash lives in :mod:`kzoo.engine.runs`; what differs between tasks (data, model inputs,
+loss, metrics, evaluation) in :mod:`kzoo.tasks`.
 """
 
 import os
 import platform
-import re
 import sys
 
 from kzoo.engine import config as cfg
+from kzoo.engine.checkpoints import DiskFullError, atomic_write, atomic_write_text, disk_full_error, is_disk_full
 from kzoo.errors import CheckpointError, KzooError
 
 
@@ -26,17 +27,6 @@ class TrainingDiverged(KzooError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
     exit_code = 3
-
-
-def next_run_dir(model, data, root="runs"):
-    """``runs/<model>-<data>-<n>`` with the first unused ``n``."""
-    stem = re.sub(r"[^\w.-]+", "_", f"{model}-{data}")
-    taken = {int(m.group(1)) for name in (os.listdir(root) if os.path.isdir(root) else [])
-             if (m := re.fullmatch(re.escape(stem) + r"-(\d+)", name))}
-    n = 1
-    while n in taken:
-        n += 1
-    return os.path.join(root, f"{stem}-{n}")
 
 
 def environment():
@@ -149,9 +139,7 @@ def _save_config(run_dir, config, prepared, env, task):
     data = cfg.as_dict(config)
     data.update({"class_names": prepared.class_names, "input_shape": list(prepared.input_shape),
                  "num_classes": prepared.num_classes, "task_kind": task.name, **prepared.extra, **env})
-    with open(os.path.join(run_dir, "config.yaml.tmp"), "w", encoding="utf-8") as handle:
-        yaml.safe_dump(data, handle, sort_keys=False)
-    os.replace(os.path.join(run_dir, "config.yaml.tmp"), os.path.join(run_dir, "config.yaml"))
+    atomic_write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(data, sort_keys=False))
 
 
 def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
@@ -161,14 +149,34 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
         model: registered model name (may come from ``config_file`` or the resumed run instead).
         data: registered dataset name; default: the model recipe's, else the embedded MNIST.
         config_file: YAML with any train option; explicit keyword arguments win.
-        resume: a run folder to continue from its last completed epoch, optimizer state included.
+        resume: a run folder to continue from its last completed epoch (``last``, as ``state.json`` records
+            it), optimizer state included; a folder without a completed epoch starts again from epoch 1.
         **kwargs: any :class:`kzoo.engine.config.TrainConfig` field (epochs, batch_size, lr, optimizer, ...);
             ``options`` holds model options.
 
     Raises:
-        TrainingInterrupted: on Ctrl-C, after saving a resumable checkpoint.
+        TrainingInterrupted: on Ctrl-C, after saving ``interrupted.*`` (``last`` stays the last completed epoch).
         TrainingDiverged: when the loss becomes NaN (the last good checkpoint is kept).
+        DiskFullError: a file did not fit on the disk (the last good checkpoint is kept).
     """
+    where = {}
+    try:
+        return _train(model, data, config_file=config_file, resume=resume, where=where, **kwargs)
+    except (DiskFullError, OSError) as exc:
+        if isinstance(exc, OSError) and not is_disk_full(exc):
+            raise
+        error = exc if isinstance(exc, DiskFullError) else disk_full_error(exc.filename or where.get("run_dir", "."))
+        run_dir, hint = where.get("run_dir"), ""
+        if run_dir:
+            from kzoo.engine.runs import read_state
+
+            done = read_state(run_dir)["epochs_done"]
+            kept = f"{os.path.join(run_dir, 'last.keras')} (epoch {done}) is kept" if done else f"no epoch of {run_dir} was saved"
+            hint = f" {kept}; free some space and continue with: kzoo train --resume {run_dir}"
+        raise DiskFullError(f"{error}{hint}") from None
+
+
+def _train(model, data, *, config_file, resume, where, **kwargs):
     from kzoo.backend import set_backend
 
     unknown = sorted(set(kwargs) - cfg.FIELDS)
@@ -209,6 +217,7 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     from kzoo.engine.callbacks import EpochClock, RichProgress, RunCheckpoint, StopOnNaN
     from kzoo.engine.evaluation import plot_curves, write_json
     from kzoo.engine.loops import choose_loop, seed_everything
+    from kzoo.engine.runs import claim_output_dir, claim_run_dir
     from kzoo.tasks import task_for
     from kzoo.registry import create_model, model_info, resolve_model_options
 
@@ -226,7 +235,7 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     if folder is None and dataset.task == "image_classification":
         validate_dataset(dataset)
 
-    if state is not None:
+    if state is not None and state["epochs_done"] > 0:
         from kzoo.engine.checkpoints import load_model
 
         net = load_model(os.path.join(run_dir, "last.keras"), compile=True)
@@ -239,17 +248,15 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     data = task.fit_data(prepared, config, initial_epoch=state["epochs_done"] if state else 0)
     n_train = data.samples
     steps = -(-n_train // config.batch_size)
-    if state is None or net.optimizer is None:
+    if getattr(net, "optimizer", None) is None:
         net.compile(optimizer=make_optimizer(config, steps), loss=task.loss(config.loss),
                     metrics=task.metrics(config.loss))
 
     if run_dir is None:
-        run_dir = config.output or next_run_dir(config.model, folder.name if folder else config.data)
-        if os.path.exists(os.path.join(run_dir, "last.keras")):
-            raise KzooError(f"{run_dir} already holds a run; resume it with --resume {run_dir} or choose "
-                            f"another --output.")
-        os.makedirs(run_dir, exist_ok=True)
+        run_dir = (claim_output_dir(config.output) if config.output
+                   else claim_run_dir(config.model, folder.name if folder else config.data))
         config.output = run_dir
+    where["run_dir"] = run_dir
     if folder is not None:
         from kzoo.data.image_folder import write_file_lists
 
@@ -262,8 +269,7 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     checkpoint = RunCheckpoint(run_dir, monitor=monitor, mode="min" if "loss" in monitor or "perplexity" in monitor
                                else "max", state=state)
     nan_guard = StopOnNaN()
-    callbacks = [EpochClock(n_train), nan_guard, checkpoint,
-                 keras.callbacks.CSVLogger(os.path.join(run_dir, "metrics.csv"), append=state is not None)]
+    callbacks = [EpochClock(n_train), nan_guard, checkpoint]
     if config.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss" if has_val else "loss",
                                                        patience=config.early_stopping, restore_best_weights=False))
@@ -285,12 +291,19 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
             if isinstance(callback, RichProgress):
                 callback.on_train_end()
         checkpoint.set_model(net)
-        checkpoint.save_last(checkpoint.state.get("epochs_done", initial_epoch), interrupted=True)
+        try:
+            checkpoint.save_interrupted()
+            saved = "interrupted.keras holds the weights as they were; "
+        except DiskFullError as exc:
+            saved = f"interrupted.keras was not written ({exc}); "
+        done = checkpoint.state.get("epochs_done", 0)
         raise TrainingInterrupted(
-            f"Interrupted. A resumable checkpoint is in {run_dir}; continue with: kzoo train --resume {run_dir}"
+            f"Interrupted during epoch {done + 1}. {saved}last.keras is the end of epoch {done}. Continue from "
+            f"there with: kzoo train --resume {run_dir}"
         ) from None
-    if os.path.exists(os.path.join(run_dir, "metrics.csv")):
-        plot_curves(os.path.join(run_dir, "metrics.csv"), os.path.join(run_dir, "curves.png"))
+    metrics_csv = os.path.join(run_dir, "metrics.csv")
+    if os.path.exists(metrics_csv):
+        atomic_write(os.path.join(run_dir, "curves.png"), lambda tmp: plot_curves(metrics_csv, tmp))
     if nan_guard.where is not None:
         epoch, batch = nan_guard.where
         raise TrainingDiverged(
@@ -311,7 +324,7 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
         _save_config(run_dir, config, prepared, env, task)
     report.update({"model": config.model, "data": config.data, "split": prepared.test_split,
                    "best_epoch": checkpoint.state.get("best_epoch"), "epochs_done": checkpoint.state.get("epochs_done")})
-    write_json(report, os.path.join(run_dir, "metrics.json"))
+    atomic_write(os.path.join(run_dir, "metrics.json"), lambda tmp: write_json(report, tmp))
     task.save_plots(report, run_dir)
     headline = "  ".join(f"{k} {report[k]:.4f}" for k in ("accuracy", "loss", "perplexity", "pair_accuracy")
                          if k in report)
@@ -335,19 +348,23 @@ def _open_folder(config, run_dir):
 
 
 def _load_resume(run_dir):
-    import json
-
+    """A run folder brought back to its last committed epoch (:func:`kzoo.engine.runs.recover`) and its config."""
     import yaml
+
+    from kzoo.engine.runs import recover
 
     if not os.path.isdir(run_dir):
         raise CheckpointError(f"No such run folder: {run_dir}")
-    paths = {name: os.path.join(run_dir, name) for name in ("config.yaml", "state.json", "last.keras")}
-    missing = [name for name, path in paths.items() if not os.path.exists(path)]
-    if missing:
-        raise CheckpointError(f"{run_dir} cannot be resumed: it has no {', '.join(missing)}.")
-    with open(paths["state.json"], encoding="utf-8") as handle:
-        state = json.load(handle)
-    with open(paths["config.yaml"], encoding="utf-8") as handle:
-        stored = yaml.safe_load(handle)
+    path = os.path.join(run_dir, "config.yaml")
+    stored = None
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            stored = yaml.safe_load(handle)
+    if not isinstance(stored, dict):
+        raise CheckpointError(f"{run_dir} cannot be resumed: it has no config.yaml (the run stopped before it "
+                              f"started); train it again.")
+    state = recover(run_dir)
+    if state["epochs_done"] > 0 and not os.path.exists(os.path.join(run_dir, "last.keras")):
+        raise CheckpointError(f"{run_dir} cannot be resumed: it has no last.keras.")
     stored = {k: v for k, v in stored.items() if k in cfg.FIELDS}
     return state, stored

@@ -88,10 +88,12 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, monkeypatch):
         kzoo.train("mlp", epochs=1, output=str(run), **SMALL)
     assert info.value.exit_code == 130
     state = json.loads((run / "state.json").read_text())
-    assert state["interrupted"] and state["epochs_done"] == 0
+    assert state["interrupted"] == {"during_epoch": 1} and state["epochs_done"] == 0
+    assert (run / "interrupted.keras").exists() and not (run / "last.keras").exists()  # no epoch completed
     monkeypatch.undo()
-    kzoo.train(resume=str(run), quiet=True)
+    kzoo.train(resume=str(run), quiet=True)  # starts epoch 1 again
     assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
+    assert [r["epoch"] for r in csv.DictReader(open(run / "metrics.csv"))] == ["0"]
 
 
 def test_refuses_to_overwrite_a_run(trained_run):
