@@ -15,6 +15,9 @@ class FitLoop:
         return True, ""
 
     def run(self, model, x, y, *, validation_data, epochs, initial_epoch, batch_size, callbacks):
+        from kzoo.engine.kernels import accelerate
+
+        accelerate(model)
         if y is None:  # x is a keras.utils.PyDataset: it yields its own (x, y) batches
             batch_size = None
         return model.fit(x, y, batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch,
@@ -82,7 +85,7 @@ class XlaFitLoop(TensorflowLoop):
         self.forced = forced
 
     def supports(self, model, config):
-        from keras.src.trainers.trainer import model_supports_jit
+        from kzoo.engine._keras_compat import model_supports_jit
 
         if not model_supports_jit(model):
             return False, "Keras says it cannot be compiled by XLA"
@@ -147,11 +150,9 @@ def seed_everything(seed):
     if backend == "tensorflow":
         keras.utils.set_random_seed(seed)
         return
-    from keras.src.backend.common import global_state
-    from keras.src.random import seed_generator
+    from kzoo.engine._keras_compat import set_global_seed
 
-    global_state.set_global_attribute("global_random_seed", seed)
-    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    set_global_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
     if backend == "torch":

@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from keras import layers as L
 
+from kzoo.engine._keras_compat import losses_added_by
+
 # -- layers ---------------------------------------------------------------------------------------------
 
 _LINEAR = (keras.activations.linear,)
@@ -322,7 +324,7 @@ def _keras_call(op):
         if takes_training:
             kwargs = dict(kwargs, training=training)
         output = op(*args, **kwargs)
-        return output, [loss for layer in own_layers for loss in layer._losses]
+        return output, [loss for layer in own_layers for loss in losses_added_by(layer)]
 
     return call
 
@@ -338,7 +340,7 @@ class Compiled:
     """
 
     def __init__(self, model, skip_head=True):
-        from keras.src.backend.common.keras_tensor import KerasTensor
+        KerasTensor = keras.KerasTensor
 
         self.model = model
         self.input_id = id(model.inputs[0])
@@ -438,9 +440,9 @@ class FusedAdam:
 
     @staticmethod
     def usable(optimizer):
-        from keras.src.backend.torch.optimizers import torch_adam
+        from kzoo.engine._keras_compat import torch_adam_class
 
-        return (type(optimizer) is torch_adam.Adam and not optimizer.amsgrad and not optimizer.weight_decay
+        return (type(optimizer) is torch_adam_class() and not optimizer.amsgrad and not optimizer.weight_decay
                 and optimizer.clipnorm is None and optimizer.clipvalue is None and optimizer.global_clipnorm is None
                 and not optimizer.use_ema and not optimizer.gradient_accumulation_steps
                 and optimizer.loss_scale_factor is None and hasattr(torch, "_fused_adam_"))
@@ -567,9 +569,10 @@ class TorchLoop:
         return reason is None, reason or ""
 
     def run(self, model, x, y, *, validation_data, epochs, initial_epoch, batch_size, callbacks):
-        from keras.src.backend.torch.core import get_device
+        from kzoo.engine.kernels import accelerate
 
-        device = get_device()
+        accelerate(model)  # layers that run as Keras layers (a Bidirectional LSTM) get the fused kernels too
+        device = keras.ops.zeros(()).device  # where Keras puts new tensors (its default device)
         graph = compile_graph(model)
         kind, loss_object = _loss_kind(model.loss)
         X = torch.as_tensor(x, device=device)
