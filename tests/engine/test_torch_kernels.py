@@ -12,6 +12,7 @@ import torch  # noqa: E402
 import kzoo  # noqa: E402
 from kzoo.engine import _keras_compat, torch_kernels  # noqa: E402
 from kzoo.engine.kernels import accelerate  # noqa: E402
+from kzoo.engine.loops import FitLoop  # noqa: E402
 
 
 @pytest.fixture
@@ -79,13 +80,17 @@ def test_other_keras_models_are_untouched_while_kzoo_trains_with_the_kernels(tmp
         return keras.Model(inputs, keras.layers.LSTM(4, name="plain_lstm")(inputs))
 
     before = plain_model()
-    net = kzoo.create_model("lstm", input_shape=(28, 28), num_classes=10)
-    assert all(not torch_kernels.is_accelerated(layer) for layer in net._flatten_layers())  # built: Keras's own
-    kzoo.train("lstm", engine="fit", epochs=1, limit=64, batch_size=32, val_split=0.25, quiet=True, seed=0,
-               output=str(tmp_path / "run"))
-    assert fused_calls  # kzoo's training used the fused kernel
-    loaded = kzoo.load_model(str(tmp_path / "run" / "last.keras"))
-    assert any(torch_kernels.is_accelerated(layer) for layer in loaded._flatten_layers())
+    built = kzoo.create_model("lstm", input_shape=(28, 28), num_classes=10)
+    assert all(not torch_kernels.is_accelerated(layer) for layer in built._flatten_layers())  # built: Keras's own
+    inputs = keras.Input((6, 3))
+    net = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.LSTM(4, name="lstm")(inputs)))
+    net.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x, y = np.random.default_rng(0).random((8, 6, 3), dtype=np.float32), np.arange(8) % 2
+    FitLoop().run(net, x, y, validation_data=None, epochs=1, initial_epoch=0, batch_size=8, callbacks=[])
+    assert fused_calls and torch_kernels.is_accelerated(net.get_layer("lstm"))  # kzoo's training used the kernel
+    net.save(tmp_path / "net.keras")
+    loaded = kzoo.load_model(str(tmp_path / "net.keras"))
+    assert torch_kernels.is_accelerated(loaded.get_layer("lstm"))
     after = plain_model()
     for model in (before, after):
         layer = model.get_layer("plain_lstm")
