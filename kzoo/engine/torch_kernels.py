@@ -45,7 +45,8 @@ def _prepare(layer, inputs, states):
     if layer.go_backwards:
         inputs = torch.flip(inputs, dims=[1])
     states = [keras.ops.convert_to_tensor(s).to(dtype) for s in states]
-    return inputs, kernel, keras.ops.convert_to_tensor(cell.recurrent_kernel), keras.ops.convert_to_tensor(cell.bias), states
+    recurrent, bias = keras.ops.convert_to_tensor(cell.recurrent_kernel), keras.ops.convert_to_tensor(cell.bias)
+    return inputs, kernel, recurrent, bias, states
 
 
 def _fused_inner_loop(layer, sequences, initial_state, mask, training=False):

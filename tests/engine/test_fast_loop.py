@@ -246,7 +246,8 @@ def test_other_optimizers_and_regularizers_stay_exact():
     from kzoo.engine.torch_fast import KerasApply, optimizer_step
     from kzoo.engine.trainer import apply_kernel_regularization, make_optimizer
 
-    config = SimpleNamespace(lr=0.05, epochs=4, schedule="cosine", clipnorm=1.0, weight_decay=1e-2, optimizer="momentum")
+    config = SimpleNamespace(lr=0.05, epochs=4, schedule="cosine", clipnorm=1.0, weight_decay=1e-2,
+                             optimizer="momentum")
     optimizer = lambda: make_optimizer(config, steps_per_epoch=1)  # noqa: E731
     probe = _small_classifier([])
     assert isinstance(optimizer_step(optimizer(), probe.trainable_variables), KerasApply)  # not the fused Adam

@@ -1,4 +1,4 @@
-"""Torch's fused LSTM/GRU kernels give Keras's own results (outputs and gradients) on the CPU, for kzoo's models only."""
+"""Torch's fused LSTM/GRU kernels: Keras's own results (outputs and gradients) on the CPU, for kzoo's models only."""
 
 import numpy as np
 import pytest
