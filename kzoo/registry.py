@@ -525,9 +525,6 @@ def create_model(name, *, input_shape=None, num_classes=None, **options):
 
     set_backend()  # honour KERAS_BACKEND, default torch, before the model module imports keras
     builder = entry.load()
-    from kzoo.engine.kernels import install
-
-    install()
     try:
         return builder(input_shape=input_shape, num_classes=num_classes, **clean)
     except Exception as exc:

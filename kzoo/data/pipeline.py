@@ -219,9 +219,9 @@ class ImageBatches(keras.utils.PyDataset):
 
 def iterate(batches):
     """Every batch of a ``PyDataset`` once, in order, decoded by its background workers (Keras's enqueuer)."""
-    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+    from kzoo.engine._keras_compat import py_dataset_adapter
 
-    adapter = PyDatasetAdapter(batches, shuffle=False)
+    adapter = py_dataset_adapter(batches, shuffle=False)
     adapter.on_epoch_begin()
     try:
         yield from adapter.get_numpy_iterator()

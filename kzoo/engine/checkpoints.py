@@ -171,9 +171,9 @@ def _tensorflow_left_unloaded():
     A model built on another backend holds no TensorFlow objects, so the answer "unavailable" is exact.
     """
     import keras
-    from keras.src.utils import module_utils
+    from kzoo.engine._keras_compat import lazy_tensorflow_module
 
-    lazy = module_utils.tensorflow
+    lazy = lazy_tensorflow_module()
     if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules or lazy._available is not None:
         yield
         return
@@ -271,7 +271,7 @@ def load_model(path, *, trust=False, compile=True):
     import keras
 
     import kzoo.layers  # noqa: F401  registers kzoo's serialisable layers and losses
-    from kzoo.engine.kernels import install
+    from kzoo.engine.kernels import accelerate
     from kzoo.plugins import import_plugin_layers
 
     if os.path.isdir(path):
@@ -289,9 +289,8 @@ def load_model(path, *, trust=False, compile=True):
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path} is not a valid .keras file (truncated or corrupt: not a zip archive).")
     _check_plugin_layers(path, import_plugin_layers(), compile)
-    install()
     try:
-        return keras.saving.load_model(path, safe_mode=not trust, compile=compile)
+        model = keras.saving.load_model(path, safe_mode=not trust, compile=compile)
     except ValueError as exc:
         message = str(exc)
         if "safe_mode" in message or "lambda" in message.lower():
@@ -304,3 +303,5 @@ def load_model(path, *, trust=False, compile=True):
         raise CheckpointError(
             f"Cannot load {path} ({type(exc).__name__}: {first_line(exc)}); the file may be truncated or corrupt."
         ) from None
+    accelerate(model)  # the engine's faster kernels, for this model's layers only (kzoo.engine.kernels)
+    return model

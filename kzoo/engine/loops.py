@@ -15,6 +15,9 @@ class FitLoop:
         return True, ""
 
     def run(self, model, x, y, *, validation_data, epochs, initial_epoch, batch_size, callbacks):
+        from kzoo.engine.kernels import accelerate
+
+        accelerate(model)
         # A keras.utils.PyDataset (y is None) yields its own (x, y) batches, in an order drawn per epoch from the
         # run's seed; Keras's shuffle of its batches would draw from Python's global `random`, whose state a
         # resumed run cannot replay.
@@ -86,7 +89,7 @@ class XlaFitLoop(TensorflowLoop):
         self.forced = forced
 
     def supports(self, model, config):
-        from keras.src.trainers.trainer import model_supports_jit
+        from kzoo.engine._keras_compat import model_supports_jit
 
         if not model_supports_jit(model):
             return False, "Keras says it cannot be compiled by XLA"
@@ -151,11 +154,9 @@ def seed_everything(seed):
     if backend == "tensorflow":
         keras.utils.set_random_seed(seed)
         return
-    from keras.src.backend.common import global_state
-    from keras.src.random import seed_generator
+    from kzoo.engine._keras_compat import set_global_seed
 
-    global_state.set_global_attribute("global_random_seed", seed)
-    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    set_global_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
     if backend == "torch":

@@ -3,16 +3,17 @@
 Keras 3 (3.15) normalises with separate ops on every backend (``ops.moments``, then ``ops.batch_normalization``:
 about ten kernels forward and their gradients backward). TensorFlow has one fused kernel for the common case
 (``FusedBatchNormV3``, the one tf.keras 2 used): on this CPU, forward + backward of a 64x28x28x64 batch takes
-7.8 ms fused vs 17.4 ms unfused (docs/benchmarks.md). :func:`install` routes every eligible call (a 4-D
-channels-last float32 input, no mask, no renorm; on a GPU, epsilon >= 1e-5 as cuDNN requires) to it, with the same variables and the
-same results (tests/engine/test_tf_kernels.py): the fused kernel returns the Bessel-corrected batch variance,
-which is scaled back to the biased one Keras uses for its moving variance. Everything else stays Keras's own.
-This is backend-specific speed work, so it lives in the engine, never in a model.
+7.8 ms fused vs 17.4 ms unfused (docs/benchmarks.md). :func:`accelerate_layer` gives one layer instance a
+``call`` of its own that routes every eligible call (a 4-D channels-last float32 input, no mask, no renorm; on a
+GPU, epsilon >= 1e-5 as cuDNN requires) to it, with the same variables and the same results
+(tests/engine/test_tf_kernels.py): the fused kernel returns the Bessel-corrected batch variance, which is
+scaled back to the biased one Keras uses for its moving variance. Everything else goes to the layer's class.
+Only the layers of models the engine trains or loads get it (:mod:`kzoo.engine.kernels`); Keras's
+``BatchNormalization`` class and other models are left alone.
 """
 
-import functools
+import types
 
-_ORIGINAL_CALL = None
 _MIN_EPSILON = 0.0  # cuDNN's CUDNN_BN_MIN_EPSILON (1e-5) once a GPU is seen; the CPU kernel takes any epsilon
 
 
@@ -26,12 +27,13 @@ def _eligible(layer, inputs, mask):
             and getattr(layer.moving_mean, "dtype", None) == "float32")
 
 
-def _fused_call(original, self, inputs, training=None, mask=None):
+def _fused_call(self, inputs, training=None, mask=None):
+    """``BatchNormalization.call`` through the fused kernel; other cases go to the layer's class."""
     import tensorflow as tf
 
     inputs = tf.convert_to_tensor(inputs)
     if not _eligible(self, inputs, mask):
-        return original(self, inputs, training=training, mask=mask)
+        return type(self).call(self, inputs, training=training, mask=mask)
     channels = inputs.shape[-1]
     gamma = self.gamma.value if self.scale else tf.ones((channels,), tf.float32)
     beta = self.beta.value if self.center else tf.zeros((channels,), tf.float32)
@@ -51,36 +53,20 @@ def _fused_call(original, self, inputs, training=None, mask=None):
     return outputs
 
 
-def install():
-    """Route Keras BatchNormalization calls on the tensorflow backend to the fused kernel (idempotent)."""
-    global _ORIGINAL_CALL, _MIN_EPSILON
+def accelerate_layer(layer):
+    """Give a BatchNormalization layer instance the fused kernel; returns whether it is newly accelerated."""
+    global _MIN_EPSILON
     import keras
-
-    if _ORIGINAL_CALL is not None or keras.backend.backend() != "tensorflow":
-        return False
     import tensorflow as tf
 
-    _MIN_EPSILON = 1e-5 if tf.config.list_physical_devices("GPU") else 0.0
-    from keras.src.layers.normalization.batch_normalization import BatchNormalization
-
-    original = BatchNormalization.call
-    _ORIGINAL_CALL = original
-
-    @functools.wraps(original)
-    def call(self, inputs, training=None, mask=None):
-        return _fused_call(original, self, inputs, training=training, mask=mask)
-
-    BatchNormalization.call = call
+    if type(layer) is not keras.layers.BatchNormalization or is_accelerated(layer):
+        return False
+    if tf.config.list_physical_devices("GPU"):
+        _MIN_EPSILON = 1e-5
+    layer.call = types.MethodType(_fused_call, layer)
     return True
 
 
-def uninstall():
-    """Restore Keras's own BatchNormalization.call (used by tests to compare both paths)."""
-    global _ORIGINAL_CALL
-    if _ORIGINAL_CALL is None:
-        return
-    from keras.src.layers.normalization.batch_normalization import BatchNormalization
-
-    BatchNormalization.call = _ORIGINAL_CALL
-    _ORIGINAL_CALL = None
-_MIN_EPSILON = 0.0  # cuDNN's CUDNN_BN_MIN_EPSILON (1e-5) once a GPU is seen; the CPU kernel takes any epsilon
+def is_accelerated(layer):
+    call = layer.__dict__.get("call")
+    return getattr(call, "__func__", None) is _fused_call

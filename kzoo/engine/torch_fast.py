@@ -17,7 +17,8 @@ logical channels-last layout between layers; convolutions and pooling see a ``pe
 torch's ``channels_last`` memory format, so no layout copy is made.
 
 ``TorchLoop`` (registered in ``kzoo.engine.loops``) trains with it: data as torch tensors, a seeded
-``torch.randperm`` shuffle, cross-entropy from the logits of the final float32 softmax, the model's own
+``torch.randperm`` shuffle, the objective ``fit`` computes (cross-entropy from the logits of the final float32
+softmax, plus, in training and validation alike, the losses layers add and the weight regularizers), the model's own
 compiled Keras optimizer (so learning-rate schedules, clipnorm, weight decay, ``optimizer.iterations`` and
 resumable checkpoints behave exactly as with ``fit``), loss and accuracy accumulated on the device, and the
 Keras callbacks (checkpoints, CSV log, early stopping, NaN guard, progress bar) called as ``fit`` calls them.
@@ -30,6 +31,8 @@ import keras
 import torch
 import torch.nn.functional as F
 from keras import layers as L
+
+from kzoo.engine._keras_compat import losses_added_by
 
 # -- layers ---------------------------------------------------------------------------------------------
 
@@ -133,13 +136,15 @@ def _pool2d(layer):
 
 
 def _batch_norm(layer):
-    """``torch.batch_norm`` on the layer's own gamma, beta and moving statistics.
+    """``torch.batch_norm`` on the layer's own gamma, beta and moving statistics, updated as Keras does.
 
     Keras' momentum m is torch's 1 - m. torch updates the moving variance with the unbiased batch variance
-    (Keras: biased), a factor n/(n-1) with n = batch x height x width samples per channel; only inference
-    statistics see it, and by less than 0.1% for n >= 1024.
+    s2 = v n/(n-1) (n = batch x height x width samples per channel); Keras with the biased one v. From torch's
+    r' = (1-a) r + a s2 (a = 1 - m) and the old r, Keras's (1-a) r + a v is r' - (r' - (1-a) r) / n: a few
+    per-channel operations on C values, no second pass over the activations. A batch of n = 1, which torch
+    refuses in training, is normalised as Keras does it (variance 0).
     """
-    if type(layer) is not L.BatchNormalization or getattr(layer, "synchronized", False):
+    if type(layer) is not L.BatchNormalization or getattr(layer, "synchronized", False) or layer.renorm:
         return None
     axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
     try:
@@ -155,8 +160,25 @@ def _batch_norm(layer):
     def bn(x, training):
         train = bool(training) and layer.trainable
         cf = x.permute(0, x.dim() - 1, *range(1, x.dim() - 1)) if x.dim() > 2 else x
-        y = F.batch_norm(cf, mean.value, var.value, None if gamma is None else gamma.value,
-                         None if beta is None else beta.value, train, momentum, eps)
+        scale, shift = None if gamma is None else gamma.value, None if beta is None else beta.value
+        n = x.numel() // x.shape[-1] if x.numel() else 0
+        if train and n == 1:  # Keras's own formula
+            batch_var, batch_mean = torch.var_mean(cf, dim=[d for d in range(cf.dim()) if d != 1], correction=0)
+            with torch.no_grad():
+                mean.value.lerp_(batch_mean, momentum)
+                var.value.lerp_(batch_var, momentum)
+            shape = (1, -1) + (1,) * (cf.dim() - 2)
+            y = (cf - batch_mean.view(shape)) * torch.rsqrt(batch_var.view(shape) + eps)
+            y = y if scale is None else y * scale.view(shape)
+            y = y if shift is None else y + shift.view(shape)
+        else:
+            # in training torch updates a copy (autograd keeps the tensor it was given), which then corrects
+            # the layer's own variable from torch's unbiased update to Keras's biased one (see the docstring)
+            running_var = var.value.clone() if train else var.value
+            y = F.batch_norm(cf, mean.value, running_var, scale, shift, train, momentum, eps)
+            if train:
+                with torch.no_grad():
+                    var.value.copy_(running_var - (running_var - var.value * (1.0 - momentum)) / n)
         return y.permute(0, *range(2, x.dim()), 1) if x.dim() > 2 else y
 
     return bn
@@ -271,6 +293,8 @@ _MULTI = (_add, _concatenate)
 
 
 def _native(layer, multi):
+    if getattr(layer, "activity_regularizer", None) is not None:
+        return None  # Keras adds its loss in ``Layer.__call__``: the layer runs as itself (``_keras_call``)
     for factory in _MULTI if multi else _SINGLE:
         fn = factory(layer)
         if fn is not None:
@@ -279,29 +303,44 @@ def _native(layer, multi):
 
 
 def _keras_call(op):
-    """Any other layer (or a nested model) runs as itself, with the training flag it expects."""
+    """Any other layer (or a nested model) runs as itself, with the training flag it expects.
+
+    The call returns the layer's output and the losses the call added (``add_loss``, activity regularizers):
+    each call of a layer outside a model is an outermost Keras call, which first clears the losses of the
+    layer and its sublayers, so what they hold afterwards is what this call added.
+    """
     if isinstance(op, keras.Model) and getattr(op, "_nodes_by_depth", None) is not None:
         inner = Compiled(op, skip_head=False)  # its softmax is the output the outer graph goes on with
-        return lambda args, kwargs, training: inner.forward(args[0], training)[0]
+
+        def call_model(args, kwargs, training):
+            output, _, losses = inner.forward(args[0], training)
+            return output, losses
+
+        return call_model
     takes_training = getattr(op, "_call_has_training_arg", False)
+    own_layers = op._flatten_layers(include_self=True) if isinstance(op, keras.Layer) else []
 
     def call(args, kwargs, training):
         if takes_training:
             kwargs = dict(kwargs, training=training)
-        return op(*args, **kwargs)
+        output = op(*args, **kwargs)
+        return output, [loss for layer in own_layers for loss in losses_added_by(layer)]
 
     return call
 
 
 class Compiled:
-    """A functional Keras model as a list of torch calls; ``forward`` returns ``(output, logits)``.
+    """A functional Keras model as a list of torch calls; ``forward`` returns ``(output, logits, losses)``.
 
     ``logits`` is the input of a final float32 ``Activation("softmax")`` (kzoo's classifier head), which the
-    training step skips: cross-entropy and accuracy come from the logits, as in a native loop.
+    training step skips: cross-entropy and accuracy come from the logits, as in a native loop. ``losses``
+    are the ones the layers added during this forward pass (``add_loss``, activity regularizers), which Keras
+    adds to the compiled loss in training and evaluation alike; layers with an activity regularizer run as
+    Keras layers, so Keras itself computes them.
     """
 
     def __init__(self, model, skip_head=True):
-        from keras.src.backend.common.keras_tensor import KerasTensor
+        KerasTensor = keras.KerasTensor
 
         self.model = model
         self.input_id = id(model.inputs[0])
@@ -341,6 +380,7 @@ class Compiled:
 
     def forward(self, x, training):
         values = {self.input_id: x}
+        losses = []
         for kind, fn, ins, outs in self.steps:
             if kind == 0:
                 if training and self.logits_id is not None and outs == [self.output_id]:
@@ -348,13 +388,14 @@ class Compiled:
                 y = fn(values[ins] if isinstance(ins, int) else [values[i] for i in ins], training)
             else:
                 args, kwargs = ins.fill_in(values)
-                y = fn(args, kwargs, training)
+                y, added = fn(args, kwargs, training)
+                losses += added
             if len(outs) == 1:
                 values[outs[0]] = y
             else:
                 for key, value in zip(outs, y):
                     values[key] = value
-        return values.get(self.output_id), values.get(self.logits_id) if self.logits_id else None
+        return values.get(self.output_id), values.get(self.logits_id) if self.logits_id else None, losses
 
 
 _COMPILED = weakref.WeakKeyDictionary()
@@ -399,9 +440,9 @@ class FusedAdam:
 
     @staticmethod
     def usable(optimizer):
-        from keras.src.backend.torch.optimizers import torch_adam
+        from kzoo.engine._keras_compat import torch_adam_class
 
-        return (type(optimizer) is torch_adam.Adam and not optimizer.amsgrad and not optimizer.weight_decay
+        return (type(optimizer) is torch_adam_class() and not optimizer.amsgrad and not optimizer.weight_decay
                 and optimizer.clipnorm is None and optimizer.clipvalue is None and optimizer.global_clipnorm is None
                 and not optimizer.use_ema and not optimizer.gradient_accumulation_steps
                 and optimizer.loss_scale_factor is None and hasattr(torch, "_fused_adam_"))
@@ -528,9 +569,10 @@ class TorchLoop:
         return reason is None, reason or ""
 
     def run(self, model, x, y, *, validation_data, epochs, initial_epoch, batch_size, callbacks):
-        from keras.src.backend.torch.core import get_device
+        from kzoo.engine.kernels import accelerate
 
-        device = get_device()
+        accelerate(model)  # layers that run as Keras layers (a Bidirectional LSTM) get the fused kernels too
+        device = keras.ops.zeros(()).device  # where Keras puts new tensors (its default device)
         graph = compile_graph(model)
         kind, loss_object = _loss_kind(model.loss)
         feed = _Feed(x, y, batch_size, device)
@@ -548,7 +590,7 @@ class TorchLoop:
                 if kernel.trainable:
                     restride(kernel, slots(kernel))
 
-        def batch_loss(out, logits, yb):
+        def compiled_loss(out, logits, yb):
             if kind == "sparse_cce" and logits is not None:
                 return F.cross_entropy(logits, yb)
             if kind == "cce" and logits is not None:
@@ -556,6 +598,15 @@ class TorchLoop:
             if out is None:
                 out = torch.softmax(logits, dim=-1)
             return loss_object(yb, out)
+
+        def batch_loss(out, logits, added, yb):
+            """What ``Model.compute_loss`` adds up, in training and evaluation: the compiled loss, the
+            losses layers added in the forward pass and the weight regularizers (``model.losses``)."""
+            loss = compiled_loss(out, logits, yb)
+            extra = added + [v.regularizer(v.value) for v in regularized]
+            if not extra:
+                return loss
+            return torch.stack([loss] + [(t if t.is_floating_point() else t.float()).sum() for t in extra]).sum()
 
         def correct(out, logits, yb):
             pred = (logits if logits is not None else out).argmax(-1)
@@ -574,10 +625,8 @@ class TorchLoop:
             seen = 0
             for step, (xb, yb) in enumerate(feed.epoch()):
                 seen += len(yb)
-                out, logits = graph.forward(xb, True)
-                loss = batch_loss(out, logits, yb)
-                if regularized:
-                    loss = loss + sum(v.regularizer(v.value) for v in regularized)
+                out, logits, added = graph.forward(xb, True)
+                loss = batch_loss(out, logits, added, yb)
                 for p in params:
                     p.grad = None
                 loss.backward()
@@ -611,8 +660,8 @@ class TorchLoop:
         seen = 0
         with torch.no_grad():
             for xb, yb in feed.epoch():
-                out, logits = graph.forward(xb, False)
-                totals += torch.stack([batch_loss(out, logits, yb).double() * len(yb),
+                out, logits, added = graph.forward(xb, False)
+                totals += torch.stack([batch_loss(out, logits, added, yb).double() * len(yb),
                                        correct(out, logits, yb).double()])
                 seen += len(yb)
         values = (totals / max(seen, 1)).tolist()
@@ -631,9 +680,9 @@ class _Feed:
         self.device, self.batch_size, self.shuffle = device, batch_size, shuffle
         self.adapter = None
         if _streamed(x):
-            from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+            from kzoo.engine._keras_compat import py_dataset_adapter
 
-            self.adapter = PyDatasetAdapter(x, shuffle=False)  # the dataset orders itself, seeded, per epoch
+            self.adapter = py_dataset_adapter(x, shuffle=False)  # the dataset orders itself, seeded, per epoch
             self.samples, self.steps = x.samples, len(x)
         else:
             self.X, self.Y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)

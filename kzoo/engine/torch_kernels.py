@@ -1,104 +1,89 @@
-"""Native PyTorch recurrent kernels for Keras LSTM and GRU layers on the torch backend, on every device.
+"""Native PyTorch recurrent kernels for the LSTM and GRU layers of the models kzoo trains, on every device.
 
-Keras 3 (3.15) runs LSTM and GRU on the torch backend through ``torch._VF.lstm`` / ``torch._VF.gru`` only
-when the inputs are on CUDA; on the CPU it steps through time in Python, about 20x slower than TensorFlow.
-The fused ATen kernels behind ``torch._VF`` are not CUDA-only: they are the ones ``torch.nn.LSTM`` uses on
-the CPU. :func:`install` routes every eligible call (standard activations, no mask, no unroll) to them on
-any device, with the same weights and the same results (tests/engine/test_torch_kernels.py), and leaves
-everything else to Keras. This is backend-specific speed work, so it lives in the engine, never in a model.
+Keras 3 (3.15) runs LSTM and GRU on the torch backend through torch's fused kernels (``_cudnn_lstm`` /
+``_cudnn_gru`` in Keras's torch RNN module) only when the inputs are on CUDA; on the CPU it steps through time
+in Python, about 20x slower than TensorFlow. The fused ATen kernels are not CUDA-only: they are the ones
+``torch.nn.LSTM`` uses on the CPU. :func:`accelerate_layer` gives one layer instance an ``inner_loop`` of its own
+that takes them on any device for every eligible call (standard activations, a bias, no mask, no unroll, no
+dropout inside the layer while training, not under a trace) and hands everything else to the layer's class:
+the same weights and the same results (tests/engine/test_torch_kernels.py). Only the layers of models the
+engine trains or loads get it (:mod:`kzoo.engine.kernels`); Keras itself and other models are left alone.
 """
 
-import functools
+import types
 
-_INSTALLED = False
+from kzoo.engine import _keras_compat
 
 
-def _standard_activations(activation, recurrent_activation):
+def _standard_activations(cell):
+    import keras
     import torch
-    from keras.src import activations, ops
 
-    return (activation in (activations.tanh, torch.tanh, ops.tanh)
-            and recurrent_activation in (activations.sigmoid, torch.sigmoid, ops.sigmoid))
+    return (cell.activation in (keras.activations.tanh, torch.tanh, keras.ops.tanh)
+            and cell.recurrent_activation in (keras.activations.sigmoid, torch.sigmoid, keras.ops.sigmoid))
 
 
-def _prepare(inputs, kernel, recurrent_kernel, bias, states, go_backwards):
+def _eligible(layer, mask, training):
+    import keras
     import torch
-    from keras.src.backend.torch.core import convert_to_tensor
 
-    kernel = convert_to_tensor(kernel)
-    recurrent_kernel = convert_to_tensor(recurrent_kernel)
-    bias = convert_to_tensor(bias) if bias is not None else None
+    cell = layer.cell
+    return (mask is None and layer.use_cudnn in ("auto", True) and not layer.unroll and cell.use_bias
+            and not cell.recurrent_dropout and not (training and cell.dropout) and _standard_activations(cell)
+            and (isinstance(layer, keras.layers.LSTM) or cell.reset_after)
+            and not torch.jit.is_tracing() and not torch.compiler.is_compiling())
+
+
+def _prepare(layer, inputs, states):
+    import keras
+    import torch
+
+    cell = layer.cell
+    kernel = keras.ops.convert_to_tensor(cell.kernel)
     dtype = kernel.dtype  # integer inputs are promoted; mixed precision keeps the kernel's compute dtype
-    inputs = convert_to_tensor(inputs).to(dtype)
-    states = [convert_to_tensor(s).to(dtype) for s in states]
-    if go_backwards:
+    inputs = keras.ops.convert_to_tensor(inputs).to(dtype)
+    if layer.go_backwards:
         inputs = torch.flip(inputs, dims=[1])
-    return inputs, kernel, recurrent_kernel, bias, states
+    states = [keras.ops.convert_to_tensor(s).to(dtype) for s in states]
+    recurrent, bias = keras.ops.convert_to_tensor(cell.recurrent_kernel), keras.ops.convert_to_tensor(cell.bias)
+    return inputs, kernel, recurrent, bias, states
 
 
-def _native_lstm(original, inputs, initial_state_h, initial_state_c, mask, kernel, recurrent_kernel, bias,
-                 activation, recurrent_activation, return_sequences=False, go_backwards=False, unroll=False,
-                 batch_first=True):
-    keras_rnn = _keras_torch_rnn()
-
-    if mask is not None or unroll or not batch_first or not _standard_activations(activation, recurrent_activation):
-        return original(inputs, initial_state_h, initial_state_c, mask, kernel, recurrent_kernel, bias, activation,
-                        recurrent_activation, return_sequences=return_sequences, go_backwards=go_backwards,
-                        unroll=unroll, batch_first=batch_first)
-    inputs, kernel, recurrent_kernel, bias, (h, c) = _prepare(
-        inputs, kernel, recurrent_kernel, bias, [initial_state_h, initial_state_c], go_backwards)
-    return keras_rnn._cudnn_lstm(inputs, h, c, kernel, recurrent_kernel, bias,
-                                 return_sequences=return_sequences, device=inputs.device)
-
-
-def _native_gru(original, inputs, initial_state, mask, kernel, recurrent_kernel, bias, activation,
-                recurrent_activation, return_sequences=False, go_backwards=False, unroll=False, reset_after=True):
-    keras_rnn = _keras_torch_rnn()
-
-    if (mask is not None or unroll or not reset_after
-            or not _standard_activations(activation, recurrent_activation)):
-        return original(inputs, initial_state, mask, kernel, recurrent_kernel, bias, activation,
-                        recurrent_activation, return_sequences=return_sequences, go_backwards=go_backwards,
-                        unroll=unroll, reset_after=reset_after)
-    inputs, kernel, recurrent_kernel, bias, (state,) = _prepare(
-        inputs, kernel, recurrent_kernel, bias, [initial_state], go_backwards)
-    return keras_rnn._cudnn_gru(inputs, state, kernel, recurrent_kernel, bias,
-                                return_sequences=return_sequences, device=inputs.device)
-
-
-def _keras_torch_rnn():
-    # the package re-exports a function named ``rnn`` that shadows the submodule as an attribute
-    import importlib
-
-    return importlib.import_module("keras.src.backend.torch.rnn")
-
-
-def install():
-    """Route Keras LSTM/GRU calls on the torch backend to torch's fused kernels (idempotent; no-op elsewhere)."""
-    global _INSTALLED
+def _fused_inner_loop(layer, sequences, initial_state, mask, training=False):
+    """``LSTM.inner_loop`` / ``GRU.inner_loop`` through torch's fused kernel (returns what Keras's returns)."""
     import keras
 
-    if _INSTALLED or keras.backend.backend() != "torch":
-        return False
-    from keras.src import backend as keras_backend
-    keras_rnn = _keras_torch_rnn()
+    lstm = isinstance(layer, keras.layers.LSTM)
+    flat_mask = mask[0] if isinstance(mask, (list, tuple)) else mask
+    if not _eligible(layer, flat_mask, training):
+        return type(layer).inner_loop(layer, sequences, initial_state, mask, training=training)
+    keras_rnn = _keras_compat.torch_rnn_module()
+    if lstm:
+        inputs, kernel, recurrent, bias, (h, c) = _prepare(layer, sequences, initial_state[:2])
+        return keras_rnn._cudnn_lstm(inputs, h, c, kernel, recurrent, bias,
+                                     return_sequences=layer.return_sequences, device=inputs.device)
+    state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
+    inputs, kernel, recurrent, bias, (state,) = _prepare(layer, sequences, [state])
+    return keras_rnn._cudnn_gru(inputs, state, kernel, recurrent, bias,
+                                return_sequences=layer.return_sequences, device=inputs.device)
 
-    if not (hasattr(keras_rnn, "_cudnn_lstm") and hasattr(keras_rnn, "_cudnn_gru")):
-        return False  # another Keras version: keep its own code paths
-    keras_backend.lstm = functools.partial(_native_lstm, keras_rnn.lstm)
-    keras_backend.gru = functools.partial(_native_gru, keras_rnn.gru)
-    _INSTALLED = True
+
+def usable():
+    """Whether this Keras has the fused-kernel functions (another version keeps its own code paths)."""
+    keras_rnn = _keras_compat.torch_rnn_module()
+    return hasattr(keras_rnn, "_cudnn_lstm") and hasattr(keras_rnn, "_cudnn_gru")
+
+
+def accelerate_layer(layer):
+    """Give an LSTM or GRU layer instance the fused kernels; returns whether it is newly accelerated."""
+    import keras
+
+    if type(layer) not in (keras.layers.LSTM, keras.layers.GRU) or is_accelerated(layer):
+        return False
+    layer.inner_loop = types.MethodType(_fused_inner_loop, layer)
     return True
 
 
-def uninstall():
-    """Restore Keras's own LSTM/GRU dispatch (used by tests to compare both paths)."""
-    global _INSTALLED
-    if not _INSTALLED:
-        return
-    from keras.src import backend as keras_backend
-    keras_rnn = _keras_torch_rnn()
-
-    keras_backend.lstm = keras_rnn.lstm
-    keras_backend.gru = keras_rnn.gru
-    _INSTALLED = False
+def is_accelerated(layer):
+    inner_loop = layer.__dict__.get("inner_loop")
+    return getattr(inner_loop, "__func__", None) is _fused_inner_loop

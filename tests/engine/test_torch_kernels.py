@@ -1,4 +1,4 @@
-"""Torch's fused LSTM/GRU kernels give Keras's own results (outputs and gradients) on the CPU."""
+"""Torch's fused LSTM/GRU kernels: Keras's own results (outputs and gradients) on the CPU, for kzoo's models only."""
 
 import numpy as np
 import pytest
@@ -9,49 +9,93 @@ if keras.backend.backend() != "torch":
 
 import torch  # noqa: E402
 
-from kzoo.engine import torch_kernels  # noqa: E402
+import kzoo  # noqa: E402
+from kzoo.engine import _keras_compat, torch_kernels  # noqa: E402
+from kzoo.engine.kernels import accelerate  # noqa: E402
+from kzoo.engine.loops import FitLoop  # noqa: E402
 
 
 @pytest.fixture
-def both_paths():
-    yield
-    torch_kernels.install()
+def fused_calls(monkeypatch):
+    """Counts the calls of the fused kernels (Keras's ``_cudnn_lstm`` / ``_cudnn_gru``)."""
+    keras_rnn = _keras_compat.torch_rnn_module()
+    calls = []
+    for name in ("_cudnn_lstm", "_cudnn_gru"):
+        original = getattr(keras_rnn, name)
+        monkeypatch.setattr(keras_rnn, name, lambda *a, _f=original, **k: calls.append(1) or _f(*a, **k))
+    return calls
+
+
+def _pair(cls, **options):
+    """Two layers with the same weights: one as Keras has it, one accelerated."""
+    x = torch.tensor(np.random.default_rng(0).random((3, 7, 5), dtype=np.float32))
+    plain, fused = cls(12, **options), cls(12, **options)
+    plain.build(x.shape)
+    fused.build(x.shape)
+    fused.set_weights(plain.get_weights())
+    assert torch_kernels.accelerate_layer(fused) and not torch_kernels.accelerate_layer(fused)  # idempotent
+    return x, plain, fused
 
 
 @pytest.mark.parametrize("cls", [keras.layers.LSTM, keras.layers.GRU])
 @pytest.mark.parametrize("return_sequences,go_backwards", [(False, False), (True, False), (False, True)])
-def test_native_kernels_match_keras(cls, return_sequences, go_backwards, both_paths):
-    layer = cls(12, return_sequences=return_sequences, go_backwards=go_backwards)
-    x = torch.tensor(np.random.default_rng(0).random((3, 7, 5), dtype=np.float32))
+def test_fused_kernels_match_keras(cls, return_sequences, go_backwards, fused_calls):
+    x, plain, fused = _pair(cls, return_sequences=return_sequences, go_backwards=go_backwards)
     results = {}
-    for path in ("keras", "native"):
-        (torch_kernels.install if path == "native" else torch_kernels.uninstall)()
-        for weight in layer.trainable_weights:
-            weight.value.grad = None
+    for name, layer in (("keras", plain), ("fused", fused)):
+        calls = len(fused_calls)
         out = layer(x)
         out.square().sum().backward()
-        results[path] = (out.detach().numpy(), [w.value.grad.numpy().copy() for w in layer.trainable_weights])
-    np.testing.assert_allclose(results["native"][0], results["keras"][0], rtol=1e-5, atol=1e-6)
-    for native, reference in zip(results["native"][1], results["keras"][1]):
-        np.testing.assert_allclose(native, reference, rtol=1e-4, atol=1e-5)
+        results[name] = (out.detach().numpy(), [w.value.grad.numpy().copy() for w in layer.trainable_weights])
+        assert (len(fused_calls) > calls) == (name == "fused")  # only the accelerated instance takes the kernel
+    np.testing.assert_allclose(results["fused"][0], results["keras"][0], rtol=1e-5, atol=1e-6)
+    for fused_grad, keras_grad in zip(results["fused"][1], results["keras"][1]):
+        np.testing.assert_allclose(fused_grad, keras_grad, rtol=1e-4, atol=1e-5)
 
 
-def test_native_kernels_are_used(monkeypatch):
-    import importlib
-
-    keras_rnn = importlib.import_module("keras.src.backend.torch.rnn")
-    calls = []
-    original = keras_rnn._cudnn_lstm
-    monkeypatch.setattr(keras_rnn, "_cudnn_lstm", lambda *a, **k: calls.append(1) or original(*a, **k))
-    torch_kernels.install()
-    keras.layers.LSTM(4)(np.zeros((2, 3, 2), "float32"))
-    assert calls, "the fused kernel was not used"
+def test_dropout_inside_the_layer_keeps_the_keras_path_in_training(fused_calls):
+    x, _, fused = _pair(keras.layers.LSTM, dropout=0.5)
+    fused(x, training=True)
+    assert not fused_calls
+    fused(x, training=False)
+    assert fused_calls
 
 
-def test_masked_sequences_keep_the_keras_path():
-    torch_kernels.install()
+def test_masked_sequences_keep_the_keras_path(fused_calls):
     inputs = keras.Input((None,), dtype="int32")
     x = keras.layers.Embedding(10, 4, mask_zero=True)(inputs)
     model = keras.Model(inputs, keras.layers.LSTM(3)(x))
+    assert accelerate(model) == 1
     out = model(np.array([[1, 2, 0, 0], [3, 0, 0, 0]], "int32"))
-    assert tuple(out.shape) == (2, 3)
+    assert tuple(out.shape) == (2, 3) and not fused_calls
+
+
+def test_other_keras_models_are_untouched_while_kzoo_trains_with_the_kernels(tmp_path, fused_calls):
+    """Building, training and loading kzoo models changes nothing in Keras itself or in other models."""
+    keras_rnn = _keras_compat.torch_rnn_module()
+    keras_backend_lstm = keras.src.backend.lstm
+
+    def plain_model():
+        inputs = keras.Input((5, 3))
+        return keras.Model(inputs, keras.layers.LSTM(4, name="plain_lstm")(inputs))
+
+    before = plain_model()
+    built = kzoo.create_model("lstm", input_shape=(28, 28), num_classes=10)
+    assert all(not torch_kernels.is_accelerated(layer) for layer in built._flatten_layers())  # built: Keras's own
+    inputs = keras.Input((6, 3))
+    net = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.LSTM(4, name="lstm")(inputs)))
+    net.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x, y = np.random.default_rng(0).random((8, 6, 3), dtype=np.float32), np.arange(8) % 2
+    FitLoop().run(net, x, y, validation_data=None, epochs=1, initial_epoch=0, batch_size=8, callbacks=[])
+    assert fused_calls and torch_kernels.is_accelerated(net.get_layer("lstm"))  # kzoo's training used the kernel
+    net.save(tmp_path / "net.keras")
+    loaded = kzoo.load_model(str(tmp_path / "net.keras"))
+    assert torch_kernels.is_accelerated(loaded.get_layer("lstm"))
+    after = plain_model()
+    for model in (before, after):
+        layer = model.get_layer("plain_lstm")
+        assert "inner_loop" not in vars(layer) and type(layer).inner_loop is keras.layers.LSTM.inner_loop
+    assert keras.src.backend.lstm is keras_backend_lstm is keras_rnn.lstm  # Keras's dispatch is Keras's own
+    calls = len(fused_calls)
+    after(np.zeros((2, 5, 3), "float32"))
+    assert len(fused_calls) == calls

@@ -1,0 +1,86 @@
+"""The Keras internals kzoo relies on, in one place, each with the reason no public API serves.
+
+Everything else in kzoo uses Keras's public API (``keras.KerasTensor``, ``keras.ops``, ``keras.layers``, ...).
+A new Keras version that moves or changes one of these breaks this module, and only this module; each entry
+says which tests cover it.
+"""
+
+import importlib
+
+
+def torch_adam_class():
+    """Keras's torch-backend Adam (``keras.optimizers.Adam`` instances are of this class on torch).
+
+    The torch engine's fused Adam replaces exactly this class's update, not a subclass's (AdamW, user
+    subclasses); the public class is its base. Tests: tests/engine/test_fast_loop.py (fused Adam).
+    """
+    from keras.src.backend.torch.optimizers import torch_adam
+
+    return torch_adam.Adam
+
+
+def torch_rnn_module():
+    """Keras's torch RNN module, whose ``_cudnn_lstm`` / ``_cudnn_gru`` call torch's fused LSTM/GRU kernels.
+
+    Keras uses them on CUDA only; kzoo's kernels (kzoo/engine/torch_kernels.py) use them on every device.
+    ``importlib`` because the package re-exports a function named ``rnn`` that shadows the submodule as an
+    attribute. Tests: tests/engine/test_torch_kernels.py.
+    """
+    return importlib.import_module("keras.src.backend.torch.rnn")
+
+
+def model_supports_jit(model):
+    """Keras's own test whether XLA can compile ``model`` (``jit_compile="auto"`` uses it); no public API.
+
+    Tests: tests/engine/test_tf_loop.py.
+    """
+    from keras.src.trainers.trainer import model_supports_jit as supports
+
+    return supports(model)
+
+
+def set_global_seed(seed):
+    """Seed Keras's global seed generator without importing TensorFlow.
+
+    ``keras.utils.set_random_seed`` does the same and also imports TensorFlow whenever it is installed (to seed
+    ``tf.data``), seconds and hundreds of MB on the torch and jax backends. Used by
+    ``kzoo.engine.loops.seed_everything`` (tests/engine/test_fast_loop.py trains from its seeds).
+    """
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+
+    global_state.set_global_attribute("global_random_seed", seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+
+
+def lazy_tensorflow_module():
+    """Keras's lazy ``tensorflow`` module; its ``_available`` answers ``tf.available`` without importing it.
+
+    kzoo.engine.checkpoints sets it to "unavailable" while saving on torch and jax, where ``serialize_keras_object``
+    would otherwise import TensorFlow to recognise ``tf.TensorShape``. Every test that saves a checkpoint on
+    torch goes through it.
+    """
+    from keras.src.utils import module_utils
+
+    return module_utils.tensorflow
+
+
+def losses_added_by(layer):
+    """The losses ``layer`` itself added in its last outermost call (``add_loss``, its activity regularizer).
+
+    The public ``Layer.losses`` also holds the sublayers' losses and the weight regularizers, which the torch
+    engine counts once for the whole model. Tests: tests/engine/test_fast_loop.py (add_loss, activity).
+    """
+    return layer._losses
+
+
+def py_dataset_adapter(dataset, shuffle=False):
+    """Keras's adapter that runs a ``keras.utils.PyDataset``'s workers and prefetching (what ``fit`` uses).
+
+    The torch engine and evaluation iterate streamed image batches outside ``fit``; the public
+    ``PyDataset`` has no iterator of its own that starts its workers. Tests: tests/data/test_pipeline.py,
+    tests/data/test_folder_runs.py.
+    """
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    return PyDatasetAdapter(dataset, shuffle=shuffle)
