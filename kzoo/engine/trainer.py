@@ -7,12 +7,14 @@ for classifiers, ``embedding.png`` for a Siamese network). What differs between 
 loss, metrics, evaluation) lives in :mod:`kzoo.engine.tasks`.
 """
 
+import dataclasses
 import os
 import platform
 import re
 import sys
 
 from kzoo.engine import config as cfg
+from kzoo.engine import finetune
 from kzoo.errors import CheckpointError, KzooError
 
 
@@ -230,7 +232,9 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
 
         net = load_model(os.path.join(run_dir, "last.keras"), compile=True)
     else:
-        net = create_model(config.model, **task.build_kwargs(prepared, config))
+        net = create_model(config.model, weights=config.weights, **task.build_kwargs(prepared, config))
+        if config.freeze_backbone:
+            finetune.freeze_backbone(net)
         if config.augment and len(prepared.input_shape) == 3:
             net = with_augmentation(net, augmentation(prepared.input_shape, config.data))
     apply_kernel_regularization(net, config.l1, config.l2)
@@ -256,8 +260,8 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     checkpoint = RunCheckpoint(run_dir, monitor=monitor, mode="min" if "loss" in monitor or "perplexity" in monitor
                                else "max", state=state)
     nan_guard = StopOnNaN()
-    callbacks = [EpochClock(n_train), nan_guard, checkpoint,
-                 keras.callbacks.CSVLogger(os.path.join(run_dir, "metrics.csv"), append=state is not None)]
+    csv_logger = keras.callbacks.CSVLogger(os.path.join(run_dir, "metrics.csv"), append=state is not None)
+    callbacks = [EpochClock(n_train), nan_guard, checkpoint, csv_logger]
     if config.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss" if has_val else "loss",
                                                        patience=config.early_stopping, restore_best_weights=False))
@@ -272,8 +276,18 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     console.print(f"Training [bold]{config.model}[/bold] on {config.data} ({n_train:,} samples) with {backend} "
                   f"({loop.name} engine) -> {run_dir}", highlight=False)
     try:
-        loop.run(net, data.x, data.y, validation_data=data.validation, epochs=config.epochs,
-                 initial_epoch=initial_epoch, batch_size=config.batch_size, callbacks=callbacks)
+        for start, end, unfrozen in finetune.phases(config, initial_epoch):
+            if unfrozen and finetune.is_frozen(net):  # --unfreeze-at: every layer, at lr x 0.1
+                finetune.unfreeze(net)
+                tuned = dataclasses.replace(config, lr=config.lr * finetune.UNFROZEN_LR_FACTOR)
+                net.compile(optimizer=make_optimizer(tuned, steps), loss=task.loss(config.loss),
+                            metrics=task.metrics(config.loss))
+                loop = choose_loop(config.engine, backend, net, config,
+                                   notify=lambda m: console.print(f"[yellow]{m}[/yellow]"))
+                csv_logger.append = True
+                console.print(f"Epoch {start + 1}: every layer trains from now on, lr {tuned.lr:g}", highlight=False)
+            loop.run(net, data.x, data.y, validation_data=data.validation, epochs=end,
+                     initial_epoch=start, batch_size=config.batch_size, callbacks=callbacks)
     except KeyboardInterrupt:
         for callback in callbacks:
             if isinstance(callback, RichProgress):
