@@ -132,9 +132,11 @@ def check(config):
     _require(isinstance(config.margin, (int, float)) and config.margin > 0,
              f"margin must be > 0. Received: margin={config.margin!r}.")
     _require(isinstance(config.unfreeze_at, int) and not isinstance(config.unfreeze_at, bool)
-             and config.unfreeze_at >= 0, f"unfreeze_at must be an epoch >= 0. Received: unfreeze_at={config.unfreeze_at!r}.")
+             and config.unfreeze_at >= 0,
+             f"unfreeze_at must be an epoch >= 0. Received: unfreeze_at={config.unfreeze_at!r}.")
     _require(not config.unfreeze_at or config.freeze_backbone,
-             f"unfreeze_at needs freeze_backbone (it ends the frozen phase). Received: unfreeze_at={config.unfreeze_at}.")
+             f"unfreeze_at needs freeze_backbone (it ends the frozen phase). "
+             f"Received: unfreeze_at={config.unfreeze_at}.")
 
 
 def as_dict(config):

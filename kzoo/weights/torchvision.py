@@ -50,7 +50,8 @@ _VGG = (
 )
 TABLES = {"resnet": _RESNET, "densenet": _DENSENET, "vgg": _VGG}
 # torchvision's densenet*.pth were saved with older names ("norm.1" for "norm1"); torchvision renames them too
-_OLD_DENSENET_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+_OLD_DENSENET_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
 
 
 def read_state_dict(data, source):

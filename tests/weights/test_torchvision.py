@@ -65,9 +65,26 @@ def test_other_class_count_reinitialises_head_and_gray_inputs_sum_the_first_kern
     messages = capsys.readouterr().err
     assert "classifier head is re-initialised" in messages and "summed over the 3 input channels" in messages
     state = reference.state_dict()
-    np.testing.assert_allclose(model.get_layer("conv1_conv").get_weights()[0], state["conv1.weight"].sum(1, keepdim=True).permute(2, 3, 1, 0).numpy(), rtol=1e-6, atol=1e-7)
-    np.testing.assert_array_equal(model.get_layer("conv4_block2_1_bn").get_weights()[3], state["layer3.1.bn1.running_var"].numpy())
+    summed = state["conv1.weight"].sum(1, keepdim=True).permute(2, 3, 1, 0).numpy()  # OIHW -> HWIO
+    np.testing.assert_allclose(model.get_layer("conv1_conv").get_weights()[0], summed, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(model.get_layer("conv4_block2_1_bn").get_weights()[3],
+                                  state["layer3.1.bn1.running_var"].numpy())
     assert model.get_layer("logits").kernel.shape == (512, 3)
+
+
+def test_densenet_files_with_torchvision_s_old_key_names_convert_alike(torchvision):
+    """The published densenet*.pth files name ``denselayerN.norm.1``; torchvision renames them on loading."""
+    import re
+
+    from kzoo.weights.torchvision import convert
+
+    state = {key: value.numpy() for key, value in torchvision.models.densenet121(weights=None).state_dict().items()}
+    old = {re.sub(r"(denselayer\d+\.(?:norm|conv))([12])\.", r"\1.\2.", key): value for key, value in state.items()}
+    assert any(".norm.1." in key for key in old)
+    new_names, old_names = convert(state, "densenet", None), convert(old, "densenet", None)
+    assert new_names.keys() == old_names.keys() and len(new_names) == 120 + 121 + 1  # convs, batch norms, head
+    for name, arrays in new_names.items():
+        assert all(np.array_equal(a, b) for a, b in zip(arrays, old_names[name]))
 
 
 def test_a_file_for_another_variant_is_refused(torchvision, tmp_path):
