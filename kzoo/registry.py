@@ -503,14 +503,17 @@ def resolve_model_options(name, options):
     return entry, info, validate_options(name, info.get("options", {}), options)
 
 
-def create_model(name, *, input_shape=None, num_classes=None, **options):
-    """Build a registered model (untrained).
+def create_model(name, *, input_shape=None, num_classes=None, weights=None, **options):
+    """Build a registered model, untrained or from ``weights``.
 
     Args:
         name: registered name (``"resnet18"``) or qualified name (``"kzoo:resnet18"``).
         input_shape: ``(height, width, channels)`` for images, ``(steps, features)`` for sequences;
             ``None`` keeps the model's canonical shape.
         num_classes: output classes; ``None`` keeps the canonical number.
+        weights: ``"torchvision"`` / ``"imagenet"`` (the published files in the model's spec), or a file:
+            torchvision ``.pth``, keras.applications ``.h5``, kzoo ``.keras`` / ``.weights.h5`` (see
+            :mod:`kzoo.weights`). The model then includes the input normalisation the weights expect.
         **options: model options as listed by :func:`model_info`; ``None`` values keep the default.
 
     Returns:
@@ -524,9 +527,16 @@ def create_model(name, *, input_shape=None, num_classes=None, **options):
     from kzoo.backend import set_backend
 
     set_backend()  # honour KERAS_BACKEND, default torch, before the model module imports keras
+    source = None
+    if weights is not None:
+        from kzoo.weights import source_of
+
+        source = source_of(weights, info)
+        if "input_normalization" in info.get("options", {}) and options.get("input_normalization") is None:
+            clean["input_normalization"] = source[2]
     builder = entry.load()
     try:
-        return builder(input_shape=input_shape, num_classes=num_classes, **clean)
+        model = builder(input_shape=input_shape, num_classes=num_classes, **clean)
     except Exception as exc:
         if entry.builtin:
             if isinstance(exc, ValueError):
@@ -536,3 +546,8 @@ def create_model(name, *, input_shape=None, num_classes=None, **options):
             f"{name!r} from distribution {entry.distribution} {entry.version} failed to build "
             f"({type(exc).__name__}: {first_line(exc)})."
         ) from exc
+    if source is not None:
+        from kzoo.weights import load_into
+
+        load_into(model, *source[:2], info, notify=lambda message: print(message, file=sys.stderr))
+    return model

@@ -54,6 +54,12 @@ def _model_options(ctx, param, values):
 @click.option("--engine", type=click.Choice(["auto", "fit", "torch", "tf", "xla"]),
               help="Training loop (auto: fastest available; fit: plain keras fit; torch: kzoo's torch loop; "
                    "tf: fit with several steps per tf.function call; xla: tf plus XLA, the tensorflow default on GPU).")
+@click.option("--weights", metavar="FILE|torchvision|imagenet",
+              help="Start from weights (a .pth, .h5, .keras, or the published torchvision / imagenet files); "
+                   "another --num-classes re-initialises the head.")
+@click.option("--freeze-backbone", is_flag=True, default=None, help="Train only the classifier head.")
+@click.option("--unfreeze-at", type=click.IntRange(min=1), metavar="EPOCH",
+              help="With --freeze-backbone: train the head alone for EPOCH epochs, then every layer at --lr x 0.1.")
 @backend_option
 @click.option("--output", type=click.Path(file_okay=False), help="Run folder (default runs/<model>-<data>-<n>).")
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue a run folder from its last epoch.")
@@ -80,6 +86,7 @@ def train_command(model, config_file, resume, as_json, options, **kwargs):
       kzoo train siamese --data mnist --data-dir ~/data/mnist
       kzoo train lenet5 -o activation=sigmoid -o pool=avg --loss mse
       kzoo train --resume runs/lenet5-mnist_embedded-1 --epochs 4
+      kzoo train resnet18 --weights resnet18-f37072fd.pth --num-classes 10 --freeze-backbone --unfreeze-at 3
     """
     import kzoo
 

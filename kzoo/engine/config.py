@@ -50,6 +50,9 @@ class TrainConfig:
     channels: int = None
     cache: str = None
     strict_data: bool = None
+    weights: str = None
+    freeze_backbone: bool = None
+    unfreeze_at: int = None
     options: dict = field(default_factory=dict)
 
 
@@ -58,7 +61,7 @@ DEFAULTS = {
     "weight_decay": 0.0, "schedule": "constant", "val_split": 0.1, "early_stopping": 0, "seed": 0,
     "mixed_precision": False, "augment": False, "quiet": False, "loss": "sparse_cce", "l1": 0.0, "l2": 0.0,
     "clipnorm": 0.0, "limit": 0, "engine": "auto", "seq_len": 64, "vocab": "letters", "margin": 1.0,
-    "test_split": 0.1, "cache": "none", "strict_data": False,
+    "test_split": 0.1, "cache": "none", "strict_data": False, "freeze_backbone": False, "unfreeze_at": 0,
 }
 
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -137,6 +140,12 @@ def check(config):
     _require(config.vocab in VOCABS, f"vocab must be one of {', '.join(VOCABS)}. Received: vocab={config.vocab!r}.")
     _require(isinstance(config.margin, (int, float)) and config.margin > 0,
              f"margin must be > 0. Received: margin={config.margin!r}.")
+    _require(isinstance(config.unfreeze_at, int) and not isinstance(config.unfreeze_at, bool)
+             and config.unfreeze_at >= 0,
+             f"unfreeze_at must be an epoch >= 0. Received: unfreeze_at={config.unfreeze_at!r}.")
+    _require(not config.unfreeze_at or config.freeze_backbone,
+             f"unfreeze_at needs freeze_backbone (it ends the frozen phase). "
+             f"Received: unfreeze_at={config.unfreeze_at}.")
 
 
 def as_dict(config):

@@ -8,11 +8,13 @@ and recovered after a crash lives in :mod:`kzoo.engine.runs`; what differs betwe
 loss, metrics, evaluation) in :mod:`kzoo.tasks`.
 """
 
+import dataclasses
 import os
 import platform
 import sys
 
 from kzoo.engine import config as cfg
+from kzoo.engine import finetune
 from kzoo.engine.checkpoints import DiskFullError, atomic_write, atomic_write_text, disk_full_error, is_disk_full
 from kzoo.errors import CheckpointError, KzooError
 
@@ -240,7 +242,9 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
 
         net = load_model(os.path.join(run_dir, "last.keras"), compile=True)
     else:
-        net = create_model(config.model, **task.build_kwargs(prepared, config))
+        net = create_model(config.model, weights=config.weights, **task.build_kwargs(prepared, config))
+        if config.freeze_backbone:
+            finetune.freeze_backbone(net)
         if config.augment and len(prepared.input_shape) == 3 and folder is None:  # folders augment in workers
             net = with_augmentation(net, augmentation(prepared.input_shape, config.data))
     apply_kernel_regularization(net, config.l1, config.l2)
@@ -284,8 +288,17 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     console.print(f"Training [bold]{config.model}[/bold] on {config.data} ({n_train:,} samples) with {backend} "
                   f"({loop.name} engine) -> {run_dir}", highlight=False)
     try:
-        loop.run(net, data.x, data.y, validation_data=data.validation, epochs=config.epochs,
-                 initial_epoch=initial_epoch, batch_size=config.batch_size, callbacks=callbacks)
+        for start, end, unfrozen in finetune.phases(config, initial_epoch):
+            if unfrozen and finetune.is_frozen(net):  # --unfreeze-at: every layer, at lr x 0.1
+                finetune.unfreeze(net)
+                tuned = dataclasses.replace(config, lr=config.lr * finetune.UNFROZEN_LR_FACTOR)
+                net.compile(optimizer=make_optimizer(tuned, steps), loss=task.loss(config.loss),
+                            metrics=task.metrics(config.loss))
+                loop = choose_loop(config.engine, backend, net, config,
+                                   notify=lambda m: console.print(f"[yellow]{m}[/yellow]"))
+                console.print(f"Epoch {start + 1}: every layer trains from now on, lr {tuned.lr:g}", highlight=False)
+            loop.run(net, data.x, data.y, validation_data=data.validation, epochs=end,
+                     initial_epoch=start, batch_size=config.batch_size, callbacks=callbacks)
     except KeyboardInterrupt:
         for callback in callbacks:
             if isinstance(callback, RichProgress):

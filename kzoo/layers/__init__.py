@@ -5,15 +5,18 @@ from kzoo.layers.distance import EuclideanDistance
 from kzoo.layers.losses import ContrastiveLoss
 from kzoo.layers.metrics import Perplexity
 from kzoo.layers.pooling import POOLING_KINDS, StochasticPooling2D, pool2d
+from kzoo.layers.preprocessing import ImageNormalization, normalized_inputs
 
 __all__ = [
     "POOLING_KINDS",
     "ContrastiveLoss",
     "EuclideanDistance",
+    "ImageNormalization",
     "Perplexity",
     "StochasticPooling2D",
     "classifier_head",
     "image_inputs",
+    "normalized_inputs",
     "pool2d",
     "sequence_inputs",
 ]

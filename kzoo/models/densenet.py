@@ -18,7 +18,7 @@ keeps 28x28 inputs as they are: the recommended setting for 28x28 and 32x32 data
 
 from keras import layers
 
-from kzoo.layers import classifier_head
+from kzoo.layers import classifier_head, normalized_inputs
 from kzoo.models import _base
 
 MODEL_CARD = {
@@ -34,6 +34,10 @@ MODEL_CARD = {
                        "help": "3x3/1 convolution stem without max pooling (for 28x28/32x32 data)"},
         "image_size": {"default": None, "type": "int", "min": 8,
                        "help": "resize every input to this size in the graph (at least 32, 8 with small_stem)"},
+        "input_normalization": {"default": "none", "choices": ["none", "imagenet", "caffe"],
+                                "help": "normalise [0, 1] inputs in the graph as published weights expect "
+                                        "(imagenet: torchvision's mean/std; caffe: keras.applications VGG's "
+                                        "BGR mean); --weights sets it"},
     },
     "recipe": {"optimizer": "sgd", "lr": 0.1, "batch_size": 256, "epochs": 10},
 }
@@ -44,18 +48,42 @@ SPECS = {
         "paper": "Huang et al., Densely Connected Convolutional Networks, 2017 (arXiv:1608.06993)",
         "params": 7_978_856,
         "arch": {"blocks": (6, 12, 24, 16), "bn_size": 4, "compression": 0.5, "stem_filters": 64, "use_bias": False},
+        "weights": {
+            "torchvision": {"file": "densenet121-a639ec97.pth",
+                            "url": "https://download.pytorch.org/models/densenet121-a639ec97.pth",
+                            "sha256": "a639ec97", "top1": 74.434, "preprocessing": "imagenet"},
+            "imagenet": {"file": "densenet121_weights_tf_dim_ordering_tf_kernels.h5",
+                         "url": "https://storage.googleapis.com/tensorflow/keras-applications/densenet/densenet121_weights_tf_dim_ordering_tf_kernels.h5",
+                         "md5": "9d60b8095a5708f2dcce2bca79d332c7", "top1": 75.0, "preprocessing": "imagenet"},
+        },
     },
     "densenet169": {
         "description": "DenseNet-169: dense blocks (6, 12, 32, 32), growth 32, bottleneck 4x, compression 0.5",
         "paper": "Huang et al., Densely Connected Convolutional Networks, 2017 (arXiv:1608.06993)",
         "params": 14_149_480,
         "arch": {"blocks": (6, 12, 32, 32), "bn_size": 4, "compression": 0.5, "stem_filters": 64, "use_bias": False},
+        "weights": {
+            "torchvision": {"file": "densenet169-b2777c0a.pth",
+                            "url": "https://download.pytorch.org/models/densenet169-b2777c0a.pth",
+                            "sha256": "b2777c0a", "top1": 75.6, "preprocessing": "imagenet"},
+            "imagenet": {"file": "densenet169_weights_tf_dim_ordering_tf_kernels.h5",
+                         "url": "https://storage.googleapis.com/tensorflow/keras-applications/densenet/densenet169_weights_tf_dim_ordering_tf_kernels.h5",
+                         "md5": "d699b8f76981ab1b30698df4c175e90b", "top1": 76.2, "preprocessing": "imagenet"},
+        },
     },
     "densenet201": {
         "description": "DenseNet-201: dense blocks (6, 12, 48, 32), growth 32, bottleneck 4x, compression 0.5",
         "paper": "Huang et al., Densely Connected Convolutional Networks, 2017 (arXiv:1608.06993)",
         "params": 20_013_928,
         "arch": {"blocks": (6, 12, 48, 32), "bn_size": 4, "compression": 0.5, "stem_filters": 64, "use_bias": False},
+        "weights": {
+            "torchvision": {"file": "densenet201-c1103571.pth",
+                            "url": "https://download.pytorch.org/models/densenet201-c1103571.pth",
+                            "sha256": "c1103571", "top1": 76.896, "preprocessing": "imagenet"},
+            "imagenet": {"file": "densenet201_weights_tf_dim_ordering_tf_kernels.h5",
+                         "url": "https://storage.googleapis.com/tensorflow/keras-applications/densenet/densenet201_weights_tf_dim_ordering_tf_kernels.h5",
+                         "md5": "1ceb130c1ea1b78c3bf6114dbdfd8807", "top1": 77.3, "preprocessing": "imagenet"},
+        },
     },
     "densenet_small": {
         "description": "Dive into Deep Learning's DenseNet for Fashion-MNIST: 4 dense blocks of 4 BN-ReLU-3x3 "
@@ -108,12 +136,14 @@ def _transition_block(x, compression, use_bias, name):
     return layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)
 
 
-def _create_densenet(name, input_shape, num_classes, small_stem=False, image_size=None, growth_rate=32):
+def _create_densenet(name, input_shape, num_classes, small_stem=False, image_size=None,
+                     input_normalization="none", growth_rate=32):
     spec = SPECS[name]
     arch = spec["arch"]
     use_bias = arch["use_bias"]
     inputs, x = _base.inputs_for(spec, MODEL_CARD, input_shape, min_size=8 if small_stem else 32,
                                  image_size=image_size)
+    x = normalized_inputs(x, input_normalization)
     if small_stem:
         x = _conv(arch["stem_filters"], 3, use_bias, "conv1_conv")(x)
         x = _bn_relu(x, "conv1")

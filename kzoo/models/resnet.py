@@ -17,7 +17,7 @@ pooling, the network divides the input by 8, and a 28x28 image reaches the last 
 
 from keras import layers
 
-from kzoo.layers import classifier_head
+from kzoo.layers import classifier_head, normalized_inputs
 from kzoo.models import _base
 
 MODEL_CARD = {
@@ -33,6 +33,10 @@ MODEL_CARD = {
                        "help": "3x3/1 convolution stem without max pooling (CIFAR-style, for 28x28/32x32 data)"},
         "image_size": {"default": None, "type": "int", "min": 8,
                        "help": "resize every input to this size in the graph (at least 32, 8 with small_stem)"},
+        "input_normalization": {"default": "none", "choices": ["none", "imagenet", "caffe"],
+                                "help": "normalise [0, 1] inputs in the graph as published weights expect "
+                                        "(imagenet: torchvision's mean/std; caffe: keras.applications VGG's "
+                                        "BGR mean); --weights sets it"},
     },
     "recipe": {"optimizer": "sgd", "lr": 0.05, "batch_size": 256, "epochs": 10},
 }
@@ -43,30 +47,55 @@ SPECS = {
         "paper": "He et al., Deep Residual Learning for Image Recognition, 2016 (arXiv:1512.03385)",
         "params": 11_689_512,
         "arch": {"block": "basic", "stages": (2, 2, 2, 2)},
+        "weights": {
+            "torchvision": {"file": "resnet18-f37072fd.pth",
+                            "url": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+                            "sha256": "f37072fd", "top1": 69.758, "preprocessing": "imagenet"},
+        },
     },
     "resnet34": {
         "description": "ResNet-34: basic blocks (3, 4, 6, 3), widths 64-512, torchvision layout",
         "paper": "He et al., Deep Residual Learning for Image Recognition, 2016 (arXiv:1512.03385)",
         "params": 21_797_672,
         "arch": {"block": "basic", "stages": (3, 4, 6, 3)},
+        "weights": {
+            "torchvision": {"file": "resnet34-b627a593.pth",
+                            "url": "https://download.pytorch.org/models/resnet34-b627a593.pth",
+                            "sha256": "b627a593", "top1": 73.314, "preprocessing": "imagenet"},
+        },
     },
     "resnet50": {
         "description": "ResNet-50: bottleneck blocks (3, 4, 6, 3), stride on the 3x3 (torchvision v1.5)",
         "paper": "He et al., Deep Residual Learning for Image Recognition, 2016 (arXiv:1512.03385)",
         "params": 25_557_032,
         "arch": {"block": "bottleneck", "stages": (3, 4, 6, 3)},
+        "weights": {
+            "torchvision": {"file": "resnet50-0676ba61.pth",
+                            "url": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+                            "sha256": "0676ba61", "top1": 76.13, "preprocessing": "imagenet"},
+        },
     },
     "resnet101": {
         "description": "ResNet-101: bottleneck blocks (3, 4, 23, 3), stride on the 3x3 (torchvision v1.5)",
         "paper": "He et al., Deep Residual Learning for Image Recognition, 2016 (arXiv:1512.03385)",
         "params": 44_549_160,
         "arch": {"block": "bottleneck", "stages": (3, 4, 23, 3)},
+        "weights": {
+            "torchvision": {"file": "resnet101-63fe2227.pth",
+                            "url": "https://download.pytorch.org/models/resnet101-63fe2227.pth",
+                            "sha256": "63fe2227", "top1": 77.374, "preprocessing": "imagenet"},
+        },
     },
     "resnet152": {
         "description": "ResNet-152: bottleneck blocks (3, 8, 36, 3), stride on the 3x3 (torchvision v1.5)",
         "paper": "He et al., Deep Residual Learning for Image Recognition, 2016 (arXiv:1512.03385)",
         "params": 60_192_808,
         "arch": {"block": "bottleneck", "stages": (3, 8, 36, 3)},
+        "weights": {
+            "torchvision": {"file": "resnet152-394f9c45.pth",
+                            "url": "https://download.pytorch.org/models/resnet152-394f9c45.pth",
+                            "sha256": "394f9c45", "top1": 78.312, "preprocessing": "imagenet"},
+        },
     },
 }
 
@@ -125,11 +154,13 @@ def _bottleneck_block(x, filters, stride, name):
 _BLOCKS = {"basic": _basic_block, "bottleneck": _bottleneck_block}
 
 
-def _create_resnet(name, input_shape, num_classes, small_stem=False, image_size=None):
+def _create_resnet(name, input_shape, num_classes, small_stem=False, image_size=None,
+                   input_normalization="none"):
     spec = SPECS[name]
     arch = spec["arch"]
     inputs, x = _base.inputs_for(spec, MODEL_CARD, input_shape, min_size=8 if small_stem else 32,
                                  image_size=image_size)
+    x = normalized_inputs(x, input_normalization)
     if small_stem:
         x = _conv_bn(x, _STAGE_WIDTHS[0], 3, 1, "conv1")
     else:

@@ -5,6 +5,10 @@ https://arxiv.org/abs/1409.1556
 The ``_bn`` variants add batch normalisation after every convolution: S. Ioffe, C. Szegedy, "Batch
 Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift", ICML 2015.
 https://arxiv.org/abs/1502.03167
+Their BatchNorm uses torchvision's epsilon 1e-5 and momentum 0.1 (Keras 0.9), so torchvision's published
+weights compute what they compute in torchvision (Keras' defaults, 1e-3 and 0.99, which kzoo used before,
+gave 0.9% relative logit difference with the same weights, and moving statistics that follow the batches 10x
+more slowly in training).
 
 Each variant's layer list (``SPECS[name]["arch"]["layers"]``, as in timm: an integer is a 3x3 same-padded
 convolution with that many channels, ``"M"`` a 2x2/2 pool) is followed by FC 4096-4096 with dropout 0.5 and
@@ -19,7 +23,7 @@ d2l's setting ``width_multiplier=0.25, image_size=224`` on a GPU.
 
 from keras import layers
 
-from kzoo.layers import classifier_head, pool2d
+from kzoo.layers import classifier_head, normalized_inputs, pool2d
 from kzoo.models import _base
 
 MIN_SIZE = 32
@@ -46,6 +50,10 @@ MODEL_CARD = {
         "image_size": {"default": None, "type": "int", "min": 32,
                        "help": "resize every input to image_size x image_size in the graph "
                                "(default: only inputs under 32x32, which are resized to 32x32)"},
+        "input_normalization": {"default": "none", "choices": ["none", "imagenet", "caffe"],
+                                "help": "normalise [0, 1] inputs in the graph as published weights expect "
+                                        "(imagenet: torchvision's mean/std; caffe: keras.applications VGG's "
+                                        "BGR mean); --weights sets it"},
     },
     "recipe": {"optimizer": "adam", "lr": 0.0001, "batch_size": 128, "epochs": 5},
 }
@@ -55,18 +63,33 @@ SPECS = {
         "description": "VGG-11 (configuration A): 8 conv 3x3 + 3 FC",
         "params": 132_863_336,
         "arch": {"layers": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"], "batch_norm": False},
+        "weights": {
+            "torchvision": {"file": "vgg11-8a719046.pth",
+                            "url": "https://download.pytorch.org/models/vgg11-8a719046.pth",
+                            "sha256": "8a719046", "top1": 69.02, "preprocessing": "imagenet"},
+        },
     },
     "vgg11_bn": {
         "description": "VGG-11 (configuration A) with batch normalisation after every convolution",
         "paper": "Simonyan, Zisserman, ICLR 2015; batch normalisation: Ioffe, Szegedy, ICML 2015",
         "params": 132_868_840,
         "arch": {"layers": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"], "batch_norm": True},
+        "weights": {
+            "torchvision": {"file": "vgg11_bn-6002323d.pth",
+                            "url": "https://download.pytorch.org/models/vgg11_bn-6002323d.pth",
+                            "sha256": "6002323d", "top1": 70.37, "preprocessing": "imagenet"},
+        },
     },
     "vgg13": {
         "description": "VGG-13 (configuration B): 10 conv 3x3 + 3 FC",
         "params": 133_047_848,
         "arch": {"layers": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
                  "batch_norm": False},
+        "weights": {
+            "torchvision": {"file": "vgg13-19584684.pth",
+                            "url": "https://download.pytorch.org/models/vgg13-19584684.pth",
+                            "sha256": "19584684", "top1": 69.928, "preprocessing": "imagenet"},
+        },
     },
     "vgg13_bn": {
         "description": "VGG-13 (configuration B) with batch normalisation after every convolution",
@@ -74,12 +97,25 @@ SPECS = {
         "params": 133_053_736,
         "arch": {"layers": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
                  "batch_norm": True},
+        "weights": {
+            "torchvision": {"file": "vgg13_bn-abd245e5.pth",
+                            "url": "https://download.pytorch.org/models/vgg13_bn-abd245e5.pth",
+                            "sha256": "abd245e5", "top1": 71.586, "preprocessing": "imagenet"},
+        },
     },
     "vgg16": {
         "description": "VGG-16 (configuration D): 13 conv 3x3 + 3 FC",
         "params": 138_357_544,
         "arch": {"layers": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
                  "batch_norm": False},
+        "weights": {
+            "torchvision": {"file": "vgg16-397923af.pth",
+                            "url": "https://download.pytorch.org/models/vgg16-397923af.pth",
+                            "sha256": "397923af", "top1": 71.592, "preprocessing": "imagenet"},
+            "imagenet": {"file": "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+                         "url": "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+                         "md5": "64373286793e3c8b2b4e3219cbf3544b", "top1": 71.3, "preprocessing": "caffe"},
+        },
     },
     "vgg16_bn": {
         "description": "VGG-16 (configuration D) with batch normalisation after every convolution",
@@ -87,6 +123,11 @@ SPECS = {
         "params": 138_365_992,
         "arch": {"layers": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
                  "batch_norm": True},
+        "weights": {
+            "torchvision": {"file": "vgg16_bn-6c64b313.pth",
+                            "url": "https://download.pytorch.org/models/vgg16_bn-6c64b313.pth",
+                            "sha256": "6c64b313", "top1": 73.36, "preprocessing": "imagenet"},
+        },
     },
     "vgg19": {
         "description": "VGG-19 (configuration E): 16 conv 3x3 + 3 FC",
@@ -94,6 +135,14 @@ SPECS = {
         "arch": {"layers": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
                             512, 512, 512, 512, "M"],
                  "batch_norm": False},
+        "weights": {
+            "torchvision": {"file": "vgg19-dcbb9e9d.pth",
+                            "url": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+                            "sha256": "dcbb9e9d", "top1": 72.376, "preprocessing": "imagenet"},
+            "imagenet": {"file": "vgg19_weights_tf_dim_ordering_tf_kernels.h5",
+                         "url": "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/vgg19_weights_tf_dim_ordering_tf_kernels.h5",
+                         "md5": "cbe5617147190e668d6c5d5026f83318", "top1": 71.3, "preprocessing": "caffe"},
+        },
     },
     "vgg19_bn": {
         "description": "VGG-19 (configuration E) with batch normalisation after every convolution",
@@ -102,6 +151,11 @@ SPECS = {
         "arch": {"layers": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
                             512, 512, 512, 512, "M"],
                  "batch_norm": True},
+        "weights": {
+            "torchvision": {"file": "vgg19_bn-c79401a0.pth",
+                            "url": "https://download.pytorch.org/models/vgg19_bn-c79401a0.pth",
+                            "sha256": "c79401a0", "top1": 74.218, "preprocessing": "imagenet"},
+        },
     },
 }
 
@@ -121,7 +175,7 @@ def _features(x, layer_list, batch_norm, width_multiplier, pool, activation="rel
             continue
         x = layers.Conv2D(_scaled(item, width_multiplier), 3, padding="same", name=f"block{block}_conv{conv}")(x)
         if batch_norm:
-            x = layers.BatchNormalization(name=f"block{block}_bn{conv}")(x)
+            x = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"block{block}_bn{conv}")(x)
         x = layers.Activation(activation, name=f"block{block}_relu{conv}")(x)  # name kept for saved weights
         conv += 1
     return x
@@ -134,10 +188,11 @@ def _fc(x, units, dropout, name, activation="relu"):
 
 
 def _create_vgg(name, input_shape, num_classes, width_multiplier=1.0, fc_units=4096, dropout=0.5, pool="max",
-                activation="relu", image_size=None):
+                activation="relu", image_size=None, input_normalization="none"):
     spec = SPECS[name]
     arch = spec["arch"]
     inputs, x = _base.inputs_for(spec, MODEL_CARD, input_shape, min_size=MIN_SIZE, image_size=image_size)
+    x = normalized_inputs(x, input_normalization)
     x = _features(x, arch["layers"], arch["batch_norm"], width_multiplier, pool, activation)
     x = layers.Flatten(name="flatten")(x)
     x = _fc(x, fc_units, dropout, name="fc1", activation=activation)
