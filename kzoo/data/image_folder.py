@@ -107,10 +107,17 @@ class ImageFolder:
 
 
 def looks_like_path(data):
-    """Whether ``--data`` names a folder rather than a registered dataset."""
-    return isinstance(data, (str, os.PathLike)) and (
-        os.path.exists(os.path.expanduser(os.fspath(data))) or any(c in os.fspath(data) for c in "/\\~")
-        or os.fspath(data).startswith("."))
+    """Whether ``--data`` names a folder rather than a registered dataset (a registered name wins)."""
+    if not isinstance(data, (str, os.PathLike)):
+        return False
+    text = os.fspath(data)
+    if any(c in text for c in "/\\~") or text.startswith("."):
+        return True
+    if not os.path.isdir(text):
+        return False
+    from kzoo.data.registry import list_datasets
+
+    return text not in list_datasets()
 
 
 def parse_image_size(value):

@@ -23,7 +23,6 @@ import numpy as np
 from kzoo.data.image_folder import report_bad_image
 from kzoo.errors import DataError
 
-CACHES = ("none", "ram", "disk")
 WORKERS = 2
 
 
