@@ -8,6 +8,7 @@ machine has available; only a model that fits gets its weights. ``kzoo summary v
 refused with the estimate, where it used to die in the allocator.
 """
 
+import contextlib
 import math
 import os
 
@@ -94,7 +95,8 @@ def create_model_within_memory(name, *, input_shape=None, num_classes=None, avai
     except BaseException:
         global_state.set_global_attribute("uninitialized_variables", [])  # never allocate what was refused
         raise
-    initialize_all_variables()
+    with out_of_memory_as_error(f"Building {name}"):
+        initialize_all_variables()
     return model
 
 
@@ -106,3 +108,32 @@ def check_training_fits(model, batch_size, available=None):
     """
     needed = batch_size * activation_bytes(model) + 2 * weight_bytes(model)
     _refuse_beyond(needed, f"Training {model.name} with --batch-size {batch_size:,}", available)
+
+
+_OUT_OF_MEMORY = ("can't allocate memory", "out of memory", "resource_exhausted", "resource exhausted",
+                  "failed to allocate", "cannot allocate memory")
+
+
+def first_line(exc):
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else "no message"
+
+
+def _is_out_of_memory(exc):
+    if isinstance(exc, MemoryError):
+        return True
+    # torch.OutOfMemoryError, tf.errors.ResourceExhaustedError, jax's RESOURCE_EXHAUSTED, torch's CPU allocator
+    text = f"{type(exc).__name__} {str(exc)[:500]}".lower()
+    return "outofmemory" in text or "resourceexhausted" in text or any(s in text for s in _OUT_OF_MEMORY)
+
+
+@contextlib.contextmanager
+def out_of_memory_as_error(what):
+    """Turn an allocation failure inside the block into a :class:`ResourceError` naming ``what``."""
+    try:
+        yield
+    except Exception as exc:  # MemoryError, and the frameworks' own errors (RuntimeError subclasses and others)
+        if not _is_out_of_memory(exc):
+            raise
+        raise ResourceError(f"{what} ran out of memory ({type(exc).__name__}: {first_line(exc)[:200]}). "
+                            f"Use a smaller --batch-size or input shape.") from None

@@ -536,6 +536,8 @@ class TorchLoop:
         X = torch.as_tensor(x, device=device)
         Y = torch.as_tensor(y, device=device)
         n = len(Y)
+        if n == 0:  # as fit: an epoch needs a step (and the epoch's logs one batch)
+            raise ValueError("num_samples should be a positive integer value, but got num_samples=0")
         steps = -(-n // batch_size)
         # host syncs: every batch on CPU (free: the CPU has already finished), ~20 per epoch on an accelerator
         every = 1 if str(device).startswith("cpu") else max(1, steps // 20)

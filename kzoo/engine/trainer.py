@@ -13,7 +13,7 @@ import re
 import sys
 
 from kzoo.engine import config as cfg
-from kzoo.errors import CheckpointError, KzooError
+from kzoo.errors import CheckpointError, DataError, KzooError
 
 
 class TrainingInterrupted(KzooError):
@@ -210,6 +210,7 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     from kzoo.engine.evaluation import plot_curves, write_json
     from kzoo.engine.loops import choose_loop, seed_everything
     from kzoo.engine.tasks import task_for
+    from kzoo.memory import check_training_fits, out_of_memory_as_error
     from kzoo.registry import create_model, model_info, resolve_model_options
 
     info = model_info(config.model)
@@ -237,6 +238,11 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
 
     data = task.fit_data(prepared, config)
     n_train = data.samples
+    if n_train == 0:
+        cut = f"--limit {config.limit} keeps {config.limit} and " if config.limit else ""
+        raise DataError(f"No training samples are left: {cut}--val-split {config.val_split} holds at least one "
+                        f"out for validation. Use a larger --limit or --val-split 0.")
+    check_training_fits(net, config.batch_size)
     steps = -(-n_train // config.batch_size)
     if state is None or net.optimizer is None:
         net.compile(optimizer=make_optimizer(config, steps), loss=task.loss(config.loss),
@@ -272,8 +278,9 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     console.print(f"Training [bold]{config.model}[/bold] on {config.data} ({n_train:,} samples) with {backend} "
                   f"({loop.name} engine) -> {run_dir}", highlight=False)
     try:
-        loop.run(net, data.x, data.y, validation_data=data.validation, epochs=config.epochs,
-                 initial_epoch=initial_epoch, batch_size=config.batch_size, callbacks=callbacks)
+        with out_of_memory_as_error(f"Training {config.model} with --batch-size {config.batch_size}"):
+            loop.run(net, data.x, data.y, validation_data=data.validation, epochs=config.epochs,
+                     initial_epoch=initial_epoch, batch_size=config.batch_size, callbacks=callbacks)
     except KeyboardInterrupt:
         for callback in callbacks:
             if isinstance(callback, RichProgress):
