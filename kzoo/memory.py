@@ -50,8 +50,8 @@ def _per_sample_bytes(tensor):
 
 
 def activation_bytes(model):
-    """Bytes of every layer output of one sample (a nested model counts once per call)."""
-    total = sum(_per_sample_bytes(t) for t in model.inputs)
+    """Bytes of every layer output of one sample, the inputs included (a nested model counts once per call)."""
+    total = 0
     for layer in model.layers:
         calls = [n for n in getattr(layer, "_inbound_nodes", []) if n.output_tensors]
         if hasattr(layer, "layers") and hasattr(layer, "inputs"):
