@@ -128,8 +128,8 @@ def summary(name, *, input_shape=None, num_classes=None, **options):
 
 def _check_output(output, overwrite):
     """Refuse an output path that cannot take a ``.keras`` file, before anything is built."""
-    if not output.endswith(".keras"):
-        raise KzooError(f"The output file must end in .keras. Received: output={output!r}.")
+    if not output.endswith(".keras") or os.path.basename(output) == ".keras":
+        raise KzooError(f"The output file must be a name ending in .keras. Received: output={output!r}.")
     if os.path.isdir(output):
         raise KzooError(f"{output} is a folder; give a file name ending in .keras. Received: output={output!r}.")
     if os.path.lexists(output) and not overwrite:

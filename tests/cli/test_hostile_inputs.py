@@ -34,7 +34,8 @@ def test_build_with_a_huge_shape_writes_nothing(cli_runner, tmp_path):
     ("/proc/nope.keras", "Cannot write /proc/nope.keras"),
     ("{tmp}/missing/m.keras", "the folder {tmp}/missing does not exist"),
     ("{tmp}", "is a directory"),
-    ("{tmp}/m.h5", "must end in .keras"),
+    ("{tmp}/m.h5", "must be a name ending in .keras"),
+    ("{tmp}/.keras", "must be a name ending in .keras"),
 ])
 def test_build_to_an_unwritable_output(cli_runner, tmp_path, output, message):
     refused(cli_runner, "build", "mlp", "--output", output.format(tmp=tmp_path), message=message.format(tmp=tmp_path))
