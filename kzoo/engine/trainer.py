@@ -206,6 +206,7 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     import keras
 
     from kzoo.data import load_dataset, validate_dataset
+    from kzoo.engine.archive_guard import check_weights_path
     from kzoo.engine.callbacks import EpochClock, RichProgress, RunCheckpoint, StopOnNaN
     from kzoo.engine.evaluation import plot_curves, write_json
     from kzoo.engine.loops import choose_loop, seed_everything
@@ -302,6 +303,7 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
 
     best = os.path.join(run_dir, "best.weights.h5")
     if os.path.exists(best):
+        check_weights_path(best)  # a resumed folder may hold a file kzoo did not write
         net.load_weights(best)
     report = task.evaluate(net, prepared.x_test, prepared.y_test, class_names=prepared.class_names,
                            loss=config.loss)
