@@ -78,14 +78,14 @@ def create_model_within_memory(name, *, input_shape=None, num_classes=None, avai
     Args:
         available: bytes to fit in (default: :func:`available_memory`).
     """
+    from kzoo.backend import set_backend
+    from kzoo.registry import create_model
+
+    set_backend()  # before keras is imported for the first time
     from keras.src.backend.common import global_state
     from keras.src.backend.common.stateless_scope import StatelessScope
     from keras.src.backend.common.variables import initialize_all_variables
 
-    from kzoo.backend import set_backend
-    from kzoo.registry import create_model
-
-    set_backend()  # before keras's internals below are imported for the first time
     try:
         with StatelessScope(initialize_variables=False):
             model = create_model(name, input_shape=input_shape, num_classes=num_classes, **options)
