@@ -72,6 +72,9 @@ class KzooGroup(click.Group):
             error = UserError(str(exc))
             error.exit_code = exc.exit_code  # 2 for a mistake; 3 for a diverged run
             raise error from None
+        except OSError as exc:  # a path that cannot be read or written (missing folder, /proc, read-only, full disk)
+            where = f": {exc.filename}" if exc.filename else ""
+            raise UserError(f"{exc.strerror or exc}{where}") from None
 
 
 @click.group(cls=KzooGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,6 +8,7 @@ import os
 import sys
 
 from kzoo.errors import BackendError
+from kzoo.keras_version import require_tested_keras
 
 BACKENDS = {
     # backend name -> (module that must be importable, extra to install)
@@ -32,7 +33,8 @@ def set_backend(name=None):
     """Fix the Keras backend for this process and return its name.
 
     Must run before the first ``import keras``; choosing a different backend afterwards is an error,
-    because Keras reads the backend once at import time.
+    because Keras reads the backend once at import time. An untested Keras version is refused here
+    (:mod:`kzoo.keras_version`), before anything imports it.
     """
     backend = requested_backend(name)
     if backend not in BACKENDS:
@@ -48,6 +50,7 @@ def set_backend(name=None):
             f"The {backend} backend needs the {module!r} package, which is not installed. "
             f"Install it with: {hint}"
         )
+    require_tested_keras()
     if "keras" in sys.modules:
         current = sys.modules["keras"].backend.backend()
         if current != backend:

@@ -36,3 +36,7 @@ class DataError(KzooError, ValueError):
 
 class CheckpointError(KzooError):
     """A checkpoint or run folder that is missing, truncated or unsafe to load."""
+
+
+class ResourceError(KzooError):
+    """A request that cannot fit this machine: a model or batch too large for its memory, a full disk."""

@@ -5,9 +5,12 @@ the convention of torchvision's and timm's model tables. They are computed from 
 shapes alone, so they do not depend on the backend.
 """
 
+import errno
 import math
+import os
 
-from kzoo.registry import create_model
+from kzoo.errors import KzooError, ResourceError
+from kzoo.memory import create_model_within_memory
 
 
 def _shape(tensor_or_shape):
@@ -115,19 +118,39 @@ def summarize(model):
 
 
 def summary(name, *, input_shape=None, num_classes=None, **options):
-    """Build a registered model and summarize it (``kzoo summary``)."""
-    model = create_model(name, input_shape=input_shape, num_classes=num_classes, **options)
+    """Build a registered model and summarize it (``kzoo summary``).
+
+    A model whose weights cannot fit in memory is refused with the estimate (:mod:`kzoo.memory`).
+    """
+    model = create_model_within_memory(name, input_shape=input_shape, num_classes=num_classes, **options)
     return summarize(model)
+
+
+def _check_output(output, overwrite):
+    """Refuse an output path that cannot take a ``.keras`` file, before anything is built."""
+    if not output.endswith(".keras") or os.path.basename(output) == ".keras":
+        raise KzooError(f"The output file must be a name ending in .keras. Received: output={output!r}.")
+    if os.path.isdir(output):
+        raise KzooError(f"{output} is a folder; give a file name ending in .keras. Received: output={output!r}.")
+    if os.path.lexists(output) and not overwrite:
+        raise KzooError(f"{output} already exists; pass --overwrite to replace it.")
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise KzooError(f"Cannot write {output}: the folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK):
+        raise KzooError(f"Cannot write {output}: the folder {folder} is not writable.")
 
 
 def build(name, output, *, input_shape=None, num_classes=None, overwrite=False, **options):
     """Build an untrained model and save it as a ``.keras`` file that loads on every backend (``kzoo build``)."""
     from kzoo.engine.checkpoints import atomic_save_model
-    from kzoo.errors import KzooError
 
     output = str(output)
-    if not output.endswith(".keras"):
-        raise KzooError(f"The output file must end in .keras. Received: output={output!r}.")
-    model = create_model(name, input_shape=input_shape, num_classes=num_classes, **options)
-    atomic_save_model(model, output, overwrite=overwrite)
+    _check_output(output, overwrite)
+    model = create_model_within_memory(name, input_shape=input_shape, num_classes=num_classes, **options)
+    try:
+        atomic_save_model(model, output, overwrite=overwrite)
+    except OSError as exc:  # a folder that refuses files (/proc, read-only mounts), a full disk, ...
+        error = ResourceError if exc.errno in (errno.ENOSPC, errno.EDQUOT) else KzooError
+        raise error(f"Cannot write {output}: {exc.strerror or exc}.") from None
     return output

@@ -268,11 +268,7 @@ def load_model(path, *, trust=False, compile=True):
         path: a ``.keras`` file, or a run folder (its ``best.keras`` is used, then ``last.keras``).
         trust: allow unsafe content (lambda layers with Python code). Only for files you trust.
     """
-    import keras
-
-    import kzoo.layers  # noqa: F401  registers kzoo's serialisable layers and losses
-    from kzoo.engine.kernels import accelerate
-    from kzoo.plugins import import_plugin_layers
+    from kzoo.engine.archive_guard import check_keras_file
 
     if os.path.isdir(path):
         for name in ("best.keras", "last.keras"):
@@ -288,6 +284,14 @@ def load_model(path, *, trust=False, compile=True):
         raise CheckpointError(f"Expected a .keras file or a run folder. Received: {path}")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path} is not a valid .keras file (truncated or corrupt: not a zip archive).")
+    check_keras_file(path)  # bounded sizes before anything is inflated (or keras imported)
+
+    import keras
+
+    import kzoo.layers  # noqa: F401  registers kzoo's serialisable layers and losses
+    from kzoo.engine.kernels import accelerate
+    from kzoo.plugins import import_plugin_layers
+
     _check_plugin_layers(path, import_plugin_layers(), compile)
     try:
         model = keras.saving.load_model(path, safe_mode=not trust, compile=compile)

@@ -1,6 +1,7 @@
 """Training configuration: defaults < the model's recipe < a YAML file < explicit arguments."""
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -117,7 +118,8 @@ def check(config):
     _require(isinstance(config.epochs, int) and config.epochs >= 1, f"epochs must be >= 1. Received: epochs={config.epochs!r}.")
     _require(isinstance(config.batch_size, int) and config.batch_size >= 1,
              f"batch_size must be >= 1. Received: batch_size={config.batch_size!r}.")
-    _require(isinstance(config.lr, (int, float)) and config.lr > 0, f"lr must be > 0. Received: lr={config.lr!r}.")
+    _require(isinstance(config.lr, (int, float)) and 0 < config.lr < math.inf,
+             f"lr must be a finite number > 0. Received: lr={config.lr!r}.")
     _require(config.optimizer in OPTIMIZERS,
              f"optimizer must be one of {', '.join(OPTIMIZERS)}. Received: optimizer={config.optimizer!r}.")
     _require(config.schedule in SCHEDULES,
@@ -127,18 +129,20 @@ def check(config):
     _require(0.0 <= config.val_split < 1.0, f"val_split must be in [0, 1). Received: val_split={config.val_split!r}.")
     for name in ("weight_decay", "l1", "l2", "clipnorm"):
         value = getattr(config, name)
-        _require(isinstance(value, (int, float)) and value >= 0, f"{name} must be >= 0. Received: {name}={value!r}.")
+        _require(isinstance(value, (int, float)) and 0 <= value < math.inf,
+                 f"{name} must be a finite number >= 0. Received: {name}={value!r}.")
     _require(isinstance(config.early_stopping, int) and config.early_stopping >= 0,
              f"early_stopping must be >= 0 epochs. Received: early_stopping={config.early_stopping!r}.")
     _require(isinstance(config.limit, int) and config.limit >= 0, f"limit must be >= 0. Received: limit={config.limit!r}.")
-    _require(isinstance(config.seed, int), f"seed must be an integer. Received: seed={config.seed!r}.")
+    _require(isinstance(config.seed, int) and 0 <= config.seed < 2**32,
+             f"seed must be an integer in [0, 2**32). Received: seed={config.seed!r}.")
     _require(isinstance(config.seq_len, int) and not isinstance(config.seq_len, bool) and config.seq_len >= 1,
              f"seq_len must be >= 1. Received: seq_len={config.seq_len!r}.")
     _require(0.0 <= config.test_split < 1.0, f"test_split must be in [0, 1). Received: test_split={config.test_split!r}.")
     _require(config.channels in (None, 1, 3), f"channels must be 1 or 3. Received: channels={config.channels!r}.")
     _require(config.cache in CACHES, f"cache must be one of {', '.join(CACHES)}. Received: cache={config.cache!r}.")
     _require(config.vocab in VOCABS, f"vocab must be one of {', '.join(VOCABS)}. Received: vocab={config.vocab!r}.")
-    _require(isinstance(config.margin, (int, float)) and config.margin > 0,
+    _require(isinstance(config.margin, (int, float)) and 0 < config.margin < math.inf,
              f"margin must be > 0. Received: margin={config.margin!r}.")
     _require(isinstance(config.unfreeze_at, int) and not isinstance(config.unfreeze_at, bool)
              and config.unfreeze_at >= 0,

@@ -77,6 +77,9 @@ def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_
     data_dir = data_dir if data_dir is not None else (config.get("data_dir") if data == config.get("data") else None)
     model = load_model(run_or_checkpoint, trust=trust, compile=False)
     dataset = load_dataset(data, data_dir=data_dir)
+    if getattr(dataset, "task", "image_classification") != "image_classification":
+        raise DataError(f"Dataset {data!r} holds {dataset.task} data; kzoo evaluate scores classifiers on labelled "
+                        f"images (a language model's run reports its perplexity in metrics.json).")
     x, y = images_to_float(dataset.x_test), np.asarray(dataset.y_test).astype("int64")
     if limit:
         x, y = x[:limit], y[:limit]

@@ -577,6 +577,8 @@ class TorchLoop:
         kind, loss_object = _loss_kind(model.loss)
         feed = _Feed(x, y, batch_size, device)
         steps = feed.steps
+        if feed.samples == 0:  # as fit: an epoch needs a step (and the epoch's logs one batch)
+            raise ValueError("num_samples should be a positive integer value, but got num_samples=0")
         # host syncs: every batch on CPU (free: the CPU has already finished), ~20 per epoch on an accelerator
         every = 1 if str(device).startswith("cpu") else max(1, steps // 20)
 

@@ -16,7 +16,7 @@ import sys
 from kzoo.engine import config as cfg
 from kzoo.engine import finetune
 from kzoo.engine.checkpoints import DiskFullError, atomic_write, atomic_write_text, disk_full_error, is_disk_full
-from kzoo.errors import CheckpointError, KzooError
+from kzoo.errors import CheckpointError, DataError, KzooError
 
 
 class TrainingInterrupted(KzooError):
@@ -216,11 +216,13 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     import keras
 
     from kzoo.data import load_dataset, validate_dataset
+    from kzoo.engine.archive_guard import check_weights_path
     from kzoo.engine.callbacks import EpochClock, RichProgress, RunCheckpoint, StopOnNaN
     from kzoo.engine.evaluation import plot_curves, write_json
     from kzoo.engine.loops import choose_loop, seed_everything
     from kzoo.engine.runs import claim_output_dir, claim_run_dir
     from kzoo.tasks import task_for
+    from kzoo.memory import check_training_fits, out_of_memory_as_error
     from kzoo.registry import create_model, model_info, resolve_model_options
 
     info = model_info(config.model)
@@ -251,6 +253,11 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
 
     data = task.fit_data(prepared, config, initial_epoch=state["epochs_done"] if state else 0)
     n_train = data.samples
+    if n_train == 0:
+        cut = f"--limit {config.limit} keeps {config.limit} and " if config.limit else ""
+        raise DataError(f"No training samples are left: {cut}--val-split {config.val_split} holds at least one "
+                        f"out for validation. Use a larger --limit or --val-split 0.")
+    check_training_fits(net, config.batch_size)
     steps = -(-n_train // config.batch_size)
     if getattr(net, "optimizer", None) is None:
         net.compile(optimizer=make_optimizer(config, steps), loss=task.loss(config.loss),
@@ -288,17 +295,19 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     console.print(f"Training [bold]{config.model}[/bold] on {config.data} ({n_train:,} samples) with {backend} "
                   f"({loop.name} engine) -> {run_dir}", highlight=False)
     try:
-        for start, end, unfrozen in finetune.phases(config, initial_epoch):
-            if unfrozen and finetune.is_frozen(net):  # --unfreeze-at: every layer, at lr x 0.1
-                finetune.unfreeze(net)
-                tuned = dataclasses.replace(config, lr=config.lr * finetune.UNFROZEN_LR_FACTOR)
-                net.compile(optimizer=make_optimizer(tuned, steps), loss=task.loss(config.loss),
-                            metrics=task.metrics(config.loss))
-                loop = choose_loop(config.engine, backend, net, config,
-                                   notify=lambda m: console.print(f"[yellow]{m}[/yellow]"))
-                console.print(f"Epoch {start + 1}: every layer trains from now on, lr {tuned.lr:g}", highlight=False)
-            loop.run(net, data.x, data.y, validation_data=data.validation, epochs=end,
-                     initial_epoch=start, batch_size=config.batch_size, callbacks=callbacks)
+        with out_of_memory_as_error(f"Training {config.model} with --batch-size {config.batch_size}"):
+            for start, end, unfrozen in finetune.phases(config, initial_epoch):
+                if unfrozen and finetune.is_frozen(net):  # --unfreeze-at: every layer, at lr x 0.1
+                    finetune.unfreeze(net)
+                    tuned = dataclasses.replace(config, lr=config.lr * finetune.UNFROZEN_LR_FACTOR)
+                    net.compile(optimizer=make_optimizer(tuned, steps), loss=task.loss(config.loss),
+                                metrics=task.metrics(config.loss))
+                    loop = choose_loop(config.engine, backend, net, config,
+                                       notify=lambda m: console.print(f"[yellow]{m}[/yellow]"))
+                    console.print(f"Epoch {start + 1}: every layer trains from now on, lr {tuned.lr:g}",
+                                  highlight=False)
+                loop.run(net, data.x, data.y, validation_data=data.validation, epochs=end,
+                         initial_epoch=start, batch_size=config.batch_size, callbacks=callbacks)
     except KeyboardInterrupt:
         for callback in callbacks:
             if isinstance(callback, RichProgress):
@@ -327,6 +336,7 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
 
     best = os.path.join(run_dir, "best.weights.h5")
     if os.path.exists(best):
+        check_weights_path(best)  # a resumed folder may hold a file kzoo did not write
         net.load_weights(best)
     report = task.evaluate(net, prepared.x_test, prepared.y_test, class_names=prepared.class_names,
                            loss=config.loss)

@@ -290,3 +290,17 @@ def test_fused_adam_sees_restrided_kernels_as_flat_views_in_memory_order():
     one_by_one = torch.zeros(1, 1, 4, 8)
     assert _same_order(one_by_one, one_by_one.as_strided((1, 1, 4, 8), (7, 5, 8, 1)))  # size-1 dims ignored
     assert not _same_order(hwio, hwio.contiguous())
+
+
+@torch_only
+def test_no_training_sample_is_refused_as_fit_refuses_it():
+    from kzoo.engine.torch_fast import TorchLoop
+
+    x, y = np.zeros((0, 28, 28, 1), "float32"), np.zeros((0,), "int64")
+    messages = []
+    for loop in (FitLoop(), TorchLoop()):
+        net = _compiled("mlp")
+        with pytest.raises(ValueError) as info:
+            loop.run(net, x, y, validation_data=None, epochs=1, initial_epoch=0, batch_size=8, callbacks=[])
+        messages.append(str(info.value))
+    assert messages[0] == messages[1] and "num_samples=0" in messages[0]
