@@ -21,7 +21,11 @@ def predict_proba(model, x, batch_size=256):
 
 def classification_report(model, x, y, *, class_names=None, batch_size=256):
     """Loss, accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier."""
-    probs = predict_proba(model, x, batch_size)
+    return report_from_probabilities(predict_proba(model, x, batch_size), y, class_names=class_names)
+
+
+def report_from_probabilities(probs, y, *, class_names=None):
+    """:func:`classification_report` from predicted class probabilities ``(N, classes)`` (any runtime's)."""
     y = np.asarray(y).astype("int64")
     num_classes = probs.shape[-1]
     predicted = probs.argmax(axis=-1)
@@ -193,7 +197,12 @@ def predict(checkpoint, images, *, top_k=3, trust=False, invert=None, backend=No
     if len(input_shape) != 3:
         raise DataError(f"kzoo predict takes image models; {model.name} expects inputs of shape {input_shape}.")
     config = read_run_config(_run_dir_of(checkpoint)) or {}
-    class_names = config.get("class_names")
+    probs = predict_proba(model, image_batch(images, input_shape, invert))
+    return top_k_results(images, probs, config.get("class_names"), top_k)
+
+
+def image_batch(images, input_shape, invert=None):
+    """Image files as one float32 batch for a model input ``(H, W, C)`` (see :func:`predict` for ``invert``)."""
     batch = []
     for path in images:
         array = load_image(path, input_shape)
@@ -201,7 +210,11 @@ def predict(checkpoint, images, *, top_k=3, trust=False, invert=None, backend=No
         if invert or (invert is None and auto):
             array = 1.0 - array
         batch.append(array)
-    probs = predict_proba(model, np.stack(batch))
+    return np.stack(batch)
+
+
+def top_k_results(images, probs, class_names, top_k):
+    """``[{"image", "top": [{"class", "name", "probability"}]}]`` from class probabilities per image."""
     results = []
     for path, row in zip(images, probs):
         order = np.argsort(row)[::-1][:top_k]

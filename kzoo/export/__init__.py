@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import types
 
 from kzoo.export.base import (EXTRA, TOLERANCE, VERIFY_SAMPLES, ExportError, VerificationError, place, remove,
                               temporary_path)
@@ -170,3 +171,13 @@ def _run_worker(job):
                                                    f"{process.returncode}", "log": process.stdout[-3000:]}
         with open(result_path, encoding="utf-8") as handle:
             return json.load(handle)
+
+
+class _CallablePackage(types.ModuleType):
+    """``kzoo.export(...)`` is :func:`export`; ``kzoo.export.FORMATS`` and the format modules stay reachable."""
+
+    def __call__(self, *args, **kwargs):
+        return export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

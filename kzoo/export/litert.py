@@ -14,6 +14,7 @@ class LiteRTFormat(Format):
     suffix = ".tflite"
     requires = ("ai_edge_litert",)
     runtime = "the LiteRT interpreter"
+    runtime_requires = ("ai_edge_litert",)
     static_rnn = True
     sidecar = True
 

@@ -13,6 +13,7 @@ class OnnxFormat(Format):
     suffix = ".onnx"
     requires = ("onnx", "onnxruntime", "onnxscript")
     runtime = "onnxruntime"
+    runtime_requires = ("onnxruntime",)
 
     def export_kwargs(self, model, input_signature, opset):
         return {"opset_version": opset} if opset else {}

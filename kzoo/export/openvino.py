@@ -16,6 +16,7 @@ class OpenVINOFormat(Format):
     suffix = ".xml"
     requires = ("openvino",)
     runtime = "OpenVINO"
+    runtime_requires = ("openvino",)
     static_rnn = True
 
     def artifacts(self, path):

@@ -17,6 +17,7 @@ class SavedModelFormat(Format):
     backend = "tensorflow"
     suffix = ""
     runtime = "TensorFlow"
+    runtime_requires = ("tensorflow",)
 
     def default_path(self, stem):
         return f"{stem}_saved_model"

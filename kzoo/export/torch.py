@@ -17,6 +17,7 @@ class TorchExportFormat(Format):
     backend = "torch"
     suffix = ".pt2"
     runtime = "torch.export"
+    runtime_requires = ("torch",)
 
     def export_kwargs(self, model, input_signature, opset):
         import keras
