@@ -30,7 +30,8 @@ from kzoo.export.torch import TorchExportFormat
 FORMATS = {f.name: f for f in (OnnxFormat(), SavedModelFormat(), LiteRTFormat(), OpenVINOFormat(),
                                 TorchExportFormat())}
 
-__all__ = ["FORMATS", "TOLERANCE", "ExportError", "VerificationError", "export", "get_format"]
+__all__ = ["FORMATS", "TOLERANCE", "ExportError", "VerificationError", "export", "export_many", "get_format",
+           "verification_line"]
 
 
 def get_format(name):
@@ -42,7 +43,7 @@ def get_format(name):
 
 
 def export(source, format, *, output=None, opset=None, batch=None, overwrite=False, trust=False,
-           limit=VERIFY_SAMPLES):
+           limit=VERIFY_SAMPLES, tolerance=TOLERANCE):
     """Export a run folder or ``.keras`` checkpoint and verify the file in its own runtime (``kzoo export``).
 
     Args:
@@ -54,6 +55,7 @@ def export(source, format, *, output=None, opset=None, batch=None, overwrite=Fal
         overwrite: replace an existing export at ``output``.
         trust: load a checkpoint with code in it (Lambda layers).
         limit: how many test samples the verification runs (at most).
+        tolerance: the largest difference from the Keras outputs that passes (relative above 1).
 
     Returns:
         ``{"format", "path", "max_abs_diff", "top1_agreement", "samples", "tolerance", "ok", "metadata"}``.
@@ -64,47 +66,99 @@ def export(source, format, *, output=None, opset=None, batch=None, overwrite=Fal
         VerificationError: the file's outputs differ from the Keras model's beyond the tolerance (exit 1); the
             file is removed.
     """
+    job = _prepare(source, format, output=output, opset=opset, batch=batch, overwrite=overwrite, trust=trust,
+                   limit=limit, tolerance=tolerance)
+    result = _run_jobs([job])[0]
+    if "error" in result:
+        raise (VerificationError if result["error"] == "verification" else ExportError)(result["message"])
+    return result
+
+
+def export_many(sources, formats, *, output_dir=None, batch=None, overwrite=False, trust=False,
+                limit=VERIFY_SAMPLES, tolerance=TOLERANCE):
+    """Export every source to every format, with one subprocess per backend instead of one per file.
+
+    Returns one result per (source, format) in that order, as :func:`export` returns it; a file that could
+    not be exported or failed its verification is not kept, and its result is ``{"source", "format", "error",
+    "message"}`` instead (``error``: ``unsupported``, ``verification``, ``user`` or ``crashed``). Mistakes
+    in the arguments (a format, an existing output) raise :class:`ExportError` before anything is written.
+    """
+    jobs = []
+    for source in sources:
+        for fmt in formats:
+            output = None
+            if output_dir is not None:
+                stem = os.path.splitext(os.path.basename(_resolve_checkpoint(source)))[0]
+                if os.path.isdir(source):
+                    stem = os.path.basename(os.path.normpath(source))
+                output = os.path.join(output_dir, get_format(fmt).default_path(stem))
+            jobs.append(_prepare(source, fmt, output=output, batch=batch, overwrite=overwrite, trust=trust,
+                                 limit=limit, tolerance=tolerance))
+    return _run_jobs(jobs)
+
+
+def _prepare(source, format, *, output=None, opset=None, batch=None, overwrite=False, trust=False,
+             limit=VERIFY_SAMPLES, tolerance=TOLERANCE):
+    """Check everything that can be checked without Keras; the job for the worker."""
     fmt = get_format(format)
     checkpoint = _resolve_checkpoint(source)
     if opset is not None and fmt.name != "onnx":
         raise ExportError(f"--opset applies to the onnx format only. Received: format={fmt.name!r}, opset={opset}.")
-    if batch is not None and (not isinstance(batch, int) or batch < 1):
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
         raise ExportError(f"batch must be a positive integer or None (dynamic). Received: batch={batch!r}.")
     missing = fmt.missing_modules()
     if missing:
         raise ExportError(f"The {fmt.name} export needs {', '.join(missing)}, which "
                           f"{'is' if len(missing) == 1 else 'are'} not installed. Install it with: "
-                          f"pip install 'kzoo[{EXTRA}]'"
-                          + (" torch==2.13.0" if "torch" in missing else ""))
-    stem = os.path.splitext(checkpoint)[0]
-    path = os.fspath(output) if output else fmt.default_path(stem)
+                          f"pip install 'kzoo[{EXTRA}]'" + (" torch==2.13.0" if "torch" in missing else "")
+                          + (" tensorflow-cpu" if "tensorflow" in missing else ""))
+    path = os.fspath(output) if output else fmt.default_path(os.path.splitext(checkpoint)[0])
     fmt.check_path(path)
     existing = [p for p in fmt.artifacts(path) if os.path.lexists(p)]
     if existing and not overwrite:
         raise ExportError(f"{existing[0]} already exists; pass --overwrite to replace it.")
-    if os.path.dirname(os.path.abspath(path)):
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = temporary_path(path, fmt)
-    remove(fmt.artifacts(tmp))
     run_config = _run_config(source, checkpoint)
-    job = {"source": checkpoint, "format": fmt.name, "backend": fmt.backend, "tmp": tmp, "batch": batch,
-           "opset": opset, "trust": trust, "limit": limit, "run_config": run_config,
-           "metadata": _base_metadata(checkpoint, run_config)}
-    try:
-        result = _run_worker(job)
-        if "error" in result:
-            if result["error"] == "unsupported":
-                raise ExportError(f"The {fmt.name} format cannot hold this model: {result['message']}")
-            if result["error"] == "user":
-                raise ExportError(result["message"])
-            raise ExportError(f"Exporting to {fmt.name} failed: {result['message']}\n{result.get('log', '')}")
-        result.update(format=fmt.name, path=path)
-        if not result["ok"]:
-            raise VerificationError(f"{verification_line(result)}: outside the tolerance, {path} not written.")
-        place(fmt, tmp, path)
-        return result
-    finally:
-        remove(fmt.artifacts(tmp))
+    return {"source": checkpoint, "format": fmt.name, "backend": fmt.backend, "path": path,
+            "tmp": temporary_path(path, fmt), "batch": batch, "opset": opset, "trust": trust, "limit": limit,
+            "tolerance": tolerance, "run_config": run_config, "metadata": _base_metadata(checkpoint, run_config)}
+
+
+def _run_jobs(jobs):
+    """Run the jobs, one worker per backend; keep the verified files, remove the rest."""
+    results = [None] * len(jobs)
+    for backend in dict.fromkeys(job["backend"] for job in jobs):
+        index = [i for i, job in enumerate(jobs) if job["backend"] == backend]
+        for i in index:
+            os.makedirs(os.path.dirname(os.path.abspath(jobs[i]["path"])), exist_ok=True)
+            remove(FORMATS[jobs[i]["format"]].artifacts(jobs[i]["tmp"]))
+        try:
+            outcomes = _run_worker([jobs[i] for i in index], backend)
+            for i, outcome in zip(index, outcomes):
+                results[i] = _finish(jobs[i], outcome)
+        finally:
+            for i in index:
+                remove(FORMATS[jobs[i]["format"]].artifacts(jobs[i]["tmp"]))
+    return results
+
+
+def _finish(job, outcome):
+    fmt = FORMATS[job["format"]]
+    head = {"source": job["source"], "format": fmt.name, "path": job["path"]}
+    if "error" in outcome:
+        if outcome["error"] == "unsupported":
+            message = f"The {fmt.name} format cannot hold {job['source']}: {outcome['message']}"
+        elif outcome["error"] == "user":
+            message = outcome["message"]
+        else:
+            message = f"Exporting {job['source']} to {fmt.name} failed: {outcome['message']}\n{outcome.get('log', '')}"
+        return dict(head, error=outcome["error"], message=message)
+    result = dict(outcome, **head, tolerance=job["tolerance"])
+    result["ok"] = bool(outcome["finite"]) and outcome["scaled_diff"] <= job["tolerance"]
+    if not result["ok"]:
+        return dict(head, error="verification", result=result,
+                    message=f"{verification_line(result)}: outside the tolerance, so {job['path']} was not kept.")
+    place(fmt, job["tmp"], job["path"])
+    return result
 
 
 def verification_line(result):
@@ -158,19 +212,22 @@ def _base_metadata(checkpoint, run_config):
     return metadata
 
 
-def _run_worker(job):
-    env = dict(os.environ, KERAS_BACKEND=job["backend"], TF_CPP_MIN_LOG_LEVEL="3")
+def _run_worker(jobs, backend):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     with tempfile.TemporaryDirectory(prefix="kzoo-export-") as folder:
-        job_path, result_path = os.path.join(folder, "job.json"), os.path.join(folder, "result.json")
+        job_path, result_path = os.path.join(folder, "jobs.json"), os.path.join(folder, "results.json")
         with open(job_path, "w", encoding="utf-8") as handle:
-            json.dump(job, handle)
+            json.dump({"backend": backend, "jobs": jobs}, handle)
         process = subprocess.run([sys.executable, "-m", "kzoo.export.worker", job_path, result_path], env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if not os.path.exists(result_path):
-            return {"error": "crashed", "message": f"the {job['backend']} export process exited with status "
-                                                   f"{process.returncode}", "log": process.stdout[-3000:]}
+            crash = {"error": "crashed", "message": f"the {backend} export process exited with status "
+                                                    f"{process.returncode}", "log": process.stdout[-3000:]}
+            return [crash] * len(jobs)
         with open(result_path, encoding="utf-8") as handle:
-            return json.load(handle)
+            outcomes = json.load(handle)
+        return outcomes + [{"error": "crashed", "message": "the export process stopped before this job",
+                            "log": process.stdout[-3000:]}] * (len(jobs) - len(outcomes))
 
 
 class _CallablePackage(types.ModuleType):

@@ -84,21 +84,26 @@ def _first_line(exc):
 def main(argv=None):
     job_path, result_path = (argv or sys.argv[1:])[:2]
     with open(job_path, encoding="utf-8") as handle:
-        job = json.load(handle)
+        batch = json.load(handle)
     from kzoo.backend import set_backend
 
-    set_backend(job["backend"])
+    set_backend(batch["backend"])
+    import keras
+
     from kzoo.errors import KzooError
 
-    try:
-        result = run_job(job)
-    except KzooError as exc:
-        result = {"error": "user", "message": str(exc)}
-    except Exception as exc:  # reported to the parent, which removes the temporary file
-        result = {"error": "crashed", "message": f"{type(exc).__name__}: {_first_line(exc)}",
-                  "log": traceback.format_exc()[-3000:]}
-    with open(result_path, "w", encoding="utf-8") as handle:
-        json.dump(result, handle, default=str)
+    results = []
+    for job in batch["jobs"]:
+        try:
+            results.append(run_job(job))
+        except KzooError as exc:
+            results.append({"error": "user", "message": str(exc)})
+        except Exception as exc:  # reported to the parent, which removes the temporary file
+            results.append({"error": "crashed", "message": f"{type(exc).__name__}: {_first_line(exc)}",
+                            "log": traceback.format_exc()[-3000:]})
+        keras.backend.clear_session(free_memory=True)
+        with open(result_path, "w", encoding="utf-8") as handle:  # so far: a crash later keeps these
+            json.dump(results, handle, default=str)
 
 
 if __name__ == "__main__":
