@@ -192,21 +192,11 @@ def _run_config(source, checkpoint):
 
 
 def _base_metadata(checkpoint, run_config):
+    """What the run says about the model; the worker adds what the model itself says (inputs, name, task)."""
     from kzoo import __version__
-    from kzoo.export.base import describe_task
 
-    model = run_config.get("model") or os.path.splitext(os.path.basename(checkpoint))[0]
-    task = run_config.get("task_kind")
-    if task is None:
-        try:
-            from kzoo.registry import model_info
-
-            task = model_info(model).get("task")
-        except Exception:  # a checkpoint of an unregistered model: the task is unknown, not an error
-            task = None
-    metadata = {"kzoo_version": __version__, "model": model, "task": task or "classification",
-                "class_names": run_config.get("class_names"), "data": run_config.get("data"),
-                "preprocessing": describe_task(task)}
+    metadata = {"kzoo_version": __version__, "model": run_config.get("model"), "task": run_config.get("task_kind"),
+                "class_names": run_config.get("class_names"), "data": run_config.get("data")}
     if run_config.get("vocab_tokens"):
         metadata.update(vocab_kind=run_config.get("vocab_kind"), vocab_tokens=run_config["vocab_tokens"])
     return metadata

@@ -47,7 +47,12 @@ def run_job(job):
     except Exception as exc:  # the converter's own reason, reported as "this format cannot hold the model"
         return {"error": "unsupported", "message": f"{type(exc).__name__}: {_first_line(exc)}",
                 "log": traceback.format_exc()[-3000:]}
-    metadata = dict(job["metadata"], inputs=[
+    from kzoo.export.base import describe_task
+
+    task = job["metadata"].get("task") or ("lm" if "int" in specs[0][2] else
+                                           "metric_learning" if len(specs) == 2 else "classification")
+    metadata = dict(job["metadata"], model=job["metadata"].get("model") or model.name, task=task,
+                    preprocessing=describe_task(task), inputs=[
         {"name": name, "shape": [batch, *shape], "dtype": dtype} for name, shape, dtype in specs],
         outputs=[{"shape": [batch, *model.outputs[0].shape[1:]], "dtype": str(model.outputs[0].dtype)}],
         exported_from=keras.backend.backend(), keras_version=keras.__version__, batch=batch or "dynamic")

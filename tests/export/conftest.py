@@ -16,9 +16,10 @@ def zoo_exports(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("zoo"))
     built = {key: build_small(name, options, folder) for key, (name, options) in REPRESENTATIVE.items()}
     sources = [path for path, _ in built.values()] + [variable_length_model(folder)]
-    results = kzoo.export.export_many(sources, ["onnx", "saved_model"], output_dir=os.path.join(folder, "out"))
+    results = kzoo.export.export_many(sources, ["onnx", "saved_model"], output_dir=os.path.join(folder, "out"),
+                                       limit=200)
     results += kzoo.export.export_many([built["lenet5"][0]], ["litert", "openvino", "torch"],
-                                       output_dir=os.path.join(folder, "out"))
+                                       output_dir=os.path.join(folder, "out"), limit=200)
     by_source = {}
     for result in results:
         by_source.setdefault(result["source"], {})[result["format"]] = result
