@@ -73,22 +73,15 @@ def runners(name, args):
     if args.threads:
         torch.set_num_threads(args.threads)
     install()
-    os.makedirs(args.cache, exist_ok=True)
-    options = native.KZOO_OPTIONS.get(name, {})
-    shape = (28, 28) if name in ("lstm", "gru") else (28, 28, 1)
-    model = kzoo.create_model(name, input_shape=shape, num_classes=10, **options)
     checkpoint = os.path.join(args.cache, f"{name}.keras")
-    if not os.path.exists(checkpoint):
-        model.save(checkpoint)
     model = kzoo.load_model(checkpoint, compile=False)
+    shape = tuple(model.inputs[0].shape[1:])
     reshape = (lambda x: x.reshape(len(x), 28, 28)) if len(shape) == 2 else (lambda x: x)
     table = {
         "keras_predict": lambda x: model.predict(reshape(x), batch_size=len(x), verbose=0),
         "kzoo": lambda x: predict_proba(model, reshape(x), batch_size=len(x)),
     }
     onnx_path = os.path.join(args.cache, f"{name}.onnx")
-    if not os.path.exists(onnx_path):
-        kzoo.export(checkpoint, "onnx", output=onnx_path, limit=100)
     import onnxruntime
 
     session_options = onnxruntime.SessionOptions()
@@ -98,8 +91,6 @@ def runners(name, args):
     input_name = session.get_inputs()[0].name
     table["onnxruntime"] = lambda x: session.run(None, {input_name: reshape(x)})[0]
     saved_path = os.path.join(args.cache, f"{name}_saved_model")
-    if not os.path.exists(saved_path):
-        kzoo.export(checkpoint, "saved_model", output=saved_path, limit=100)
     import tensorflow as tf
 
     if args.threads:
@@ -116,11 +107,36 @@ def runners(name, args):
     return table
 
 
+def prepare(names, args):
+    """Save each model once and export it to ONNX and SavedModel (two subprocesses for all of them)."""
+    from kzoo.backend import set_backend
+
+    set_backend(args.backend)
+    import kzoo
+    import native
+
+    os.makedirs(args.cache, exist_ok=True)
+    sources = []
+    for name in names:
+        path = os.path.join(args.cache, f"{name}.keras")
+        if not os.path.exists(path):
+            shape = (28, 28) if name in ("lstm", "gru") else (28, 28, 1)
+            kzoo.create_model(name, input_shape=shape, num_classes=10, **native.KZOO_OPTIONS.get(name, {})).save(path)
+        if not os.path.exists(os.path.join(args.cache, f"{name}_saved_model")):
+            sources.append(path)
+    if sources:
+        for result in kzoo.export.export_many(sources, ["onnx", "saved_model"], limit=100, overwrite=True):
+            if "error" in result:
+                raise SystemExit(result["message"])
+
+
 def main(argv=None):
     args = parse(argv)
     rng = np.random.default_rng(0)
     rows = []
-    for name in args.models.split(","):
+    names = args.models.split(",")
+    prepare(names, args)
+    for name in names:
         table = runners(name, args)
         for batch in BATCHES:
             x = rng.random((batch, 28, 28, 1), dtype=np.float32)

@@ -1,5 +1,6 @@
 """The representative models, exported once per test session (one subprocess per backend)."""
 
+import json
 import os
 
 import pytest
@@ -20,6 +21,10 @@ def zoo_exports(tmp_path_factory):
                                        limit=200)
     results += kzoo.export.export_many([built["lenet5"][0]], ["litert", "openvino", "torch"],
                                        output_dir=os.path.join(folder, "out"), limit=200)
+    if os.environ.get("KZOO_EXPORT_REPORT"):  # the figures for docs/export.md's matrix
+        with open(os.environ["KZOO_EXPORT_REPORT"], "w", encoding="utf-8") as handle:
+            json.dump([{k: r.get(k) for k in ("source", "format", "max_abs_diff", "top1_agreement", "samples",
+                                              "error", "message")} for r in results], handle, indent=1)
     by_source = {}
     for result in results:
         by_source.setdefault(result["source"], {})[result["format"]] = result
