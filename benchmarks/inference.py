@@ -62,7 +62,6 @@ def runners(name, args):
     from kzoo.backend import set_backend
 
     set_backend(args.backend)
-    import keras
     import torch
 
     import kzoo

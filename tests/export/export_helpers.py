@@ -20,8 +20,6 @@ REPRESENTATIVE = {
 
 def build_small(name, options, folder, seed=0):
     """Build ``name`` at the harness's small input shape and save it as ``folder/<name>.keras``."""
-    import keras
-
     from kzoo.engine.loops import seed_everything
     from kzoo.registry import create_model, model_info
 
