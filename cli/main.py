@@ -21,6 +21,7 @@ COMMANDS = {
     "generate": "generate",
     "datasets": "datasets",
     "plugins": "plugins",
+    "export": "export",
 }
 
 HELP = """kzoo: the classic CNNs and RNNs in Keras 3, on torch, TensorFlow or JAX.

@@ -9,6 +9,7 @@ The Python API mirrors the CLI::
     kzoo.summary("alexnet")                 # kzoo summary alexnet
     kzoo.train("lenet5", epochs=2)          # kzoo train lenet5 --epochs 2
     kzoo.generate("runs/lstm-timemachine-1", "time traveller", 200)  # kzoo generate RUN --prefix ...
+    kzoo.export("runs/lenet5-mnist_embedded-1", "onnx")               # kzoo export RUN --format onnx
 
 Importing ``kzoo`` does not import keras or any framework; heavy functions are loaded on first use.
 """
@@ -34,10 +35,15 @@ _LAZY = {
     "load_dataset": "kzoo.data",
 }
 
-__all__ = ["KzooError", "create_model", "list_models", "model_info", "set_backend", *_LAZY]
+# subpackages that are also callable: ``kzoo.export(...)`` runs ``kzoo.export.export(...)``
+_CALLABLE_SUBPACKAGES = ("export",)
+
+__all__ = ["KzooError", "create_model", "list_models", "model_info", "set_backend", *_LAZY, *_CALLABLE_SUBPACKAGES]
 
 
 def __getattr__(name):
+    if name in _CALLABLE_SUBPACKAGES:
+        return importlib.import_module(f"kzoo.{name}")
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value

@@ -21,11 +21,18 @@ def evaluate_command(run_or_checkpoint, data, data_dir, batch_size, limit, trust
     Examples:
       kzoo evaluate runs/lenet5-mnist_embedded-1
       kzoo evaluate runs/lenet5-mnist_embedded-1/best.keras --json
+      kzoo evaluate runs/lenet5-mnist_embedded-1/best.onnx   (an exported file, in its own runtime)
     """
-    from kzoo.engine.evaluation import evaluate
+    from kzoo.export.runtime import evaluate_exported, exported_format
 
-    report = evaluate(run_or_checkpoint, data=data, data_dir=data_dir, trust=trust, batch_size=batch_size,
-                      limit=limit, backend=backend)
+    if exported_format(run_or_checkpoint):  # an exported file is scored in its own runtime
+        report = evaluate_exported(run_or_checkpoint, data=data, data_dir=data_dir, batch_size=batch_size,
+                                   limit=limit)
+    else:
+        from kzoo.engine.evaluation import evaluate
+
+        report = evaluate(run_or_checkpoint, data=data, data_dir=data_dir, trust=trust, batch_size=batch_size,
+                          limit=limit, backend=backend)
     if as_json:
         print_json(report)
         return

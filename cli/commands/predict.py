@@ -17,18 +17,25 @@ from kzoo_cli._common import backend_option, console, print_json
 @backend_option
 @click.option("--json", "as_json", is_flag=True, help="Print predictions as JSON.")
 def predict_command(checkpoint, images, top_k, output, batch_size, invert, trust, backend, as_json):
-    """Classify IMAGES (files, folders, globs) with a trained CHECKPOINT (a run folder or .keras file).
+    """Classify IMAGES (files, folders, globs) with a trained CHECKPOINT (a run folder, .keras file, or an
+    exported .onnx / .tflite / OpenVINO .xml / .pt2 file or SavedModel folder, run in its own runtime).
 
     \b
     Examples:
       kzoo predict runs/lenet5-mnist_embedded-1 digit.png
       kzoo predict runs/resnet18-fashion_mnist-1/best.keras shoe.jpg --top-k 5 --json
       kzoo predict runs/resnet18-photos-1 ~/photos/new "shots/*.jpg" --output preds.csv
+      kzoo predict runs/lenet5-mnist_embedded-1/best.onnx digit.png
     """
-    from kzoo.engine.evaluation import predict
+    from kzoo.export.runtime import exported_format, predict_exported
 
-    results = predict(checkpoint, list(images), top_k=top_k, trust=trust, invert=invert, backend=backend,
-                      batch_size=batch_size, output=output)
+    if exported_format(checkpoint):  # an exported file runs in its own runtime, without Keras
+        results = predict_exported(checkpoint, list(images), top_k=top_k, invert=invert, output=output)
+    else:
+        from kzoo.engine.evaluation import predict
+
+        results = predict(checkpoint, list(images), top_k=top_k, trust=trust, invert=invert, backend=backend,
+                          batch_size=batch_size, output=output)
     if as_json:
         print_json(results)
         return

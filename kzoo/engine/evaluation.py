@@ -193,22 +193,35 @@ def predict(checkpoint, images, *, top_k=3, trust=False, invert=None, backend=No
                 warn(f"skipping {exc}")
                 continue
             chunk.append(path)
-            auto = input_shape[-1] == 1 and np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]]).mean() > 0.5
-            if invert or (invert is None and auto):
-                array = 1.0 - array
-            batch.append(array)
-        if not batch:
-            continue
-        probs = predict_proba(model, np.stack(batch))
-        for path, row in zip(chunk, probs):
-            order = np.argsort(row)[::-1][:top_k]
-            results.append({"image": str(path), "top": [
-                {"class": int(i), "name": class_names[i] if class_names and i < len(class_names) else str(i),
-                 "probability": round(float(row[i]), 6)} for i in order]})
+            batch.append(_as_model_input(array, input_shape, invert))
+        if batch:
+            results += top_k_results(chunk, predict_proba(model, np.stack(batch)), class_names, top_k)
     if not results:
         raise DataError(f"None of the {len(paths)} images is readable.")
     if output:
         write_predictions_csv(results, output, top_k)
+    return results
+
+
+def _as_model_input(array, input_shape, invert=None):
+    """A decoded image, inverted when asked or, with ``invert=None``, when a grayscale image's border is light."""
+    auto = input_shape[-1] == 1 and np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]]).mean() > 0.5
+    return 1.0 - array if invert or (invert is None and auto) else array
+
+
+def image_batch(images, input_shape, invert=None):
+    """Image files as one float32 batch for a model input ``(H, W, C)`` (see :func:`predict` for ``invert``)."""
+    return np.stack([_as_model_input(load_image(path, input_shape), input_shape, invert) for path in images])
+
+
+def top_k_results(images, probs, class_names, top_k):
+    """``[{"image", "top": [{"class", "name", "probability"}]}]`` from class probabilities per image."""
+    results = []
+    for path, row in zip(images, probs):
+        order = np.argsort(row)[::-1][:top_k]
+        results.append({"image": str(path), "top": [
+            {"class": int(i), "name": class_names[i] if class_names and i < len(class_names) else str(i),
+             "probability": round(float(row[i]), 6)} for i in order]})
     return results
 
 

@@ -130,6 +130,11 @@ def classification_report(model, x, y, *, class_names=None, batch_size=256):
         probs, y = predict_stream(model, x)
     else:
         probs = predict_proba(model, x, batch_size)
+    return report_from_probabilities(probs, y, class_names=class_names)
+
+
+def report_from_probabilities(probs, y, *, class_names=None):
+    """:func:`classification_report` from predicted class probabilities ``(N, classes)`` (any runtime's)."""
     y = np.asarray(y).astype("int64")
     num_classes = probs.shape[-1]
     predicted = probs.argmax(axis=-1)

@@ -1,0 +1,156 @@
+"""Inference speed: Keras predict, kzoo's predict/evaluate path, exported ONNX and SavedModel, native PyTorch.
+
+    python benchmarks/inference.py --backend torch [--models lenet5,resnet18,lstm] [--repeats 30] [--json]
+
+For each model (kzoo's at 28x28x1, the same layer sizes as the hand-written ``benchmarks/native.py``; random
+weights: speed does not depend on them) and batch sizes 1 and 64, in one process:
+
+* ``keras_predict``: ``model.predict(x, batch_size=B)`` on ``--backend``;
+* ``kzoo``: ``kzoo.engine.evaluation.predict_proba``, the path ``kzoo evaluate`` and ``kzoo predict`` run;
+* ``onnxruntime``: the file ``kzoo export --format onnx`` writes (verified), in onnxruntime;
+* ``tf_saved_model``: the file ``kzoo export --format saved_model`` writes, called through ``serve``;
+* ``native_torch``: the native PyTorch model in eager mode under ``torch.inference_mode()``.
+
+Each figure is the median over ``--repeats`` calls after warm-up calls: the latency of one call (ms) and
+samples per second. The ratio to ``native_torch`` at the same batch is printed last. The exports are written
+once into ``--cache`` (default: ``kzoo-inference-benchmark`` in the temporary folder) and reused.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+BATCHES = (1, 64)
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "torch"),
+                   choices=["torch", "tensorflow", "jax"])
+    p.add_argument("--models", default="lenet5,resnet18,lstm")
+    p.add_argument("--repeats", type=int, default=30, help="timed calls per figure (after 3 warm-up calls)")
+    p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "kzoo-inference-benchmark"))
+    p.add_argument("--threads", type=int, default=0, help="threads for every runtime (0: their default)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per figure")
+    return p.parse_args(argv)
+
+
+def timed(call, repeats):
+    """Median seconds of one call, after three warm-up calls."""
+    for _ in range(3):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def runners(name, args):
+    """``{runner: function(x_nhwc) -> outputs}`` for one model; x is float32 (B, 28, 28, 1)."""
+    from kzoo.backend import set_backend
+
+    set_backend(args.backend)
+    import torch
+
+    import kzoo
+    import native
+    from kzoo.engine.evaluation import predict_proba
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    checkpoint = os.path.join(args.cache, f"{name}.keras")
+    model = kzoo.load_model(checkpoint, compile=False)
+    shape = tuple(model.inputs[0].shape[1:])
+    reshape = (lambda x: x.reshape(len(x), 28, 28)) if len(shape) == 2 else (lambda x: x)
+    table = {
+        "keras_predict": lambda x: model.predict(reshape(x), batch_size=len(x), verbose=0),
+        "kzoo": lambda x: predict_proba(model, reshape(x), batch_size=len(x)),
+    }
+    onnx_path = os.path.join(args.cache, f"{name}.onnx")
+    import onnxruntime
+
+    session_options = onnxruntime.SessionOptions()
+    if args.threads:
+        session_options.intra_op_num_threads = args.threads
+    session = onnxruntime.InferenceSession(onnx_path, session_options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    table["onnxruntime"] = lambda x: session.run(None, {input_name: reshape(x)})[0]
+    saved_path = os.path.join(args.cache, f"{name}_saved_model")
+    import tensorflow as tf
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    loaded = tf.saved_model.load(saved_path)
+    table["tf_saved_model"] = lambda x: loaded.serve(reshape(x)).numpy()
+    net = native.make(name).eval()
+
+    def native_eager(x):
+        with torch.inference_mode():
+            return torch.softmax(net(torch.from_numpy(x).permute(0, 3, 1, 2)), -1).numpy()
+
+    table["native_torch"] = native_eager
+    return table
+
+
+def prepare(names, args):
+    """Save each model once and export it to ONNX and SavedModel (two subprocesses for all of them)."""
+    from kzoo.backend import set_backend
+
+    set_backend(args.backend)
+    import kzoo
+    import native
+
+    os.makedirs(args.cache, exist_ok=True)
+    sources = []
+    for name in names:
+        path = os.path.join(args.cache, f"{name}.keras")
+        if not os.path.exists(path):
+            shape = (28, 28) if name in ("lstm", "gru") else (28, 28, 1)
+            kzoo.create_model(name, input_shape=shape, num_classes=10, **native.KZOO_OPTIONS.get(name, {})).save(path)
+        if not os.path.exists(os.path.join(args.cache, f"{name}_saved_model")):
+            sources.append(path)
+    if sources:
+        for result in kzoo.export.export_many(sources, ["onnx", "saved_model"], limit=100, overwrite=True):
+            if "error" in result:
+                raise SystemExit(result["message"])
+
+
+def main(argv=None):
+    args = parse(argv)
+    rng = np.random.default_rng(0)
+    rows = []
+    names = args.models.split(",")
+    prepare(names, args)
+    for name in names:
+        table = runners(name, args)
+        for batch in BATCHES:
+            x = rng.random((batch, 28, 28, 1), dtype=np.float32)
+            figures = {runner: timed(lambda: call(x), args.repeats) for runner, call in table.items()}
+            for runner, seconds in figures.items():
+                row = {"model": name, "backend": args.backend, "runner": runner, "batch": batch,
+                       "latency_ms": round(1000 * seconds, 3), "samples_per_s": round(batch / seconds, 1),
+                       "vs_native_torch": round(figures["native_torch"] / seconds, 2)}
+                rows.append(row)
+                if args.json:
+                    print(json.dumps(row), flush=True)
+    if not args.json:
+        print(f"{'model':10} {'batch':>5} {'runner':15} {'latency ms':>11} {'samples/s':>10} {'x native':>9}")
+        for row in rows:
+            print(f"{row['model']:10} {row['batch']:>5} {row['runner']:15} {row['latency_ms']:>11.3f} "
+                  f"{row['samples_per_s']:>10.1f} {row['vs_native_torch']:>9.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""``kzoo export``: a trained model as ONNX, TF SavedModel, LiteRT, OpenVINO IR or a ``torch.export`` program,
+checked in its own runtime before it is kept.
+
+    import kzoo
+    kzoo.export("runs/lenet5-mnist_embedded-1", "onnx")          # -> runs/lenet5-mnist_embedded-1/best.onnx
+    kzoo.export("model.keras", "saved_model", batch=1, output="served/lenet5")
+
+Each format is exported through Keras's own ``Model.export`` from the backend that serves it best, in a
+subprocess on that backend (:mod:`kzoo.export.worker`), whatever the run trained on. The file is written under
+a temporary name, loaded in its runtime, run on up to 1,000 samples of the run's test data (the embedded MNIST
+or text for a bare checkpoint) and compared with the Keras model; only a file within
+:data:`~kzoo.export.base.TOLERANCE` is renamed to the requested path. Importing this package imports numpy only.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import types
+
+from kzoo.export.base import (EXTRA, TOLERANCE, VERIFY_SAMPLES, ExportError, VerificationError, place, remove,
+                              temporary_path)
+from kzoo.export.litert import LiteRTFormat
+from kzoo.export.onnx import OnnxFormat
+from kzoo.export.openvino import OpenVINOFormat
+from kzoo.export.saved_model import SavedModelFormat
+from kzoo.export.torch import TorchExportFormat
+
+FORMATS = {f.name: f for f in (OnnxFormat(), SavedModelFormat(), LiteRTFormat(), OpenVINOFormat(),
+                                TorchExportFormat())}
+
+__all__ = ["FORMATS", "TOLERANCE", "ExportError", "VerificationError", "export", "export_many", "get_format",
+           "verification_line"]
+
+
+def get_format(name):
+    """The :class:`~kzoo.export.base.Format` called ``name``; :class:`ExportError` naming the known ones."""
+    fmt = FORMATS.get(str(name).lower())
+    if fmt is None:
+        raise ExportError(f"Unknown export format {name!r}. Choose one of: {', '.join(FORMATS)}.")
+    return fmt
+
+
+def export(source, format, *, output=None, opset=None, batch=None, overwrite=False, trust=False,
+           limit=VERIFY_SAMPLES, tolerance=TOLERANCE):
+    """Export a run folder or ``.keras`` checkpoint and verify the file in its own runtime (``kzoo export``).
+
+    Args:
+        source: a run folder (its ``best.keras``, else ``last.keras``) or a ``.keras`` file.
+        format: ``onnx``, ``saved_model``, ``litert``, ``openvino`` or ``torch``.
+        output: where to write; default beside the checkpoint (``best.onnx``, ``best_saved_model/``, ...).
+        opset: ONNX opset (``onnx`` only).
+        batch: a fixed batch size; ``None`` keeps the batch axis dynamic.
+        overwrite: replace an existing export at ``output``.
+        trust: load a checkpoint with code in it (Lambda layers).
+        limit: how many test samples the verification runs (at most).
+        tolerance: the largest difference from the Keras outputs that passes (relative above 1).
+
+    Returns:
+        ``{"format", "path", "max_abs_diff", "top1_agreement", "samples", "tolerance", "ok", "metadata"}``.
+
+    Raises:
+        ExportError: unknown format, missing dependency, bad option, existing output, or a model the format
+            cannot hold (exit 2); nothing is left behind.
+        VerificationError: the file's outputs differ from the Keras model's beyond the tolerance (exit 1); the
+            file is removed.
+    """
+    job = _prepare(source, format, output=output, opset=opset, batch=batch, overwrite=overwrite, trust=trust,
+                   limit=limit, tolerance=tolerance)
+    result = _run_jobs([job])[0]
+    if "error" in result:
+        raise (VerificationError if result["error"] == "verification" else ExportError)(result["message"])
+    return result
+
+
+def export_many(sources, formats, *, output_dir=None, batch=None, overwrite=False, trust=False,
+                limit=VERIFY_SAMPLES, tolerance=TOLERANCE):
+    """Export every source to every format, with one subprocess per backend instead of one per file.
+
+    Returns one result per (source, format) in that order, as :func:`export` returns it; a file that could
+    not be exported or failed its verification is not kept, and its result is ``{"source", "format", "error",
+    "message"}`` instead (``error``: ``unsupported``, ``verification``, ``user`` or ``crashed``). Mistakes
+    in the arguments (a format, an existing output) raise :class:`ExportError` before anything is written.
+    """
+    jobs = []
+    for source in sources:
+        for fmt in formats:
+            output = None
+            if output_dir is not None:
+                stem = os.path.splitext(os.path.basename(_resolve_checkpoint(source)))[0]
+                if os.path.isdir(source):
+                    stem = os.path.basename(os.path.normpath(source))
+                output = os.path.join(output_dir, get_format(fmt).default_path(stem))
+            jobs.append(_prepare(source, fmt, output=output, batch=batch, overwrite=overwrite, trust=trust,
+                                 limit=limit, tolerance=tolerance))
+    return _run_jobs(jobs)
+
+
+def _prepare(source, format, *, output=None, opset=None, batch=None, overwrite=False, trust=False,
+             limit=VERIFY_SAMPLES, tolerance=TOLERANCE):
+    """Check everything that can be checked without Keras; the job for the worker."""
+    fmt = get_format(format)
+    checkpoint = _resolve_checkpoint(source)
+    if opset is not None and fmt.name != "onnx":
+        raise ExportError(f"--opset applies to the onnx format only. Received: format={fmt.name!r}, opset={opset}.")
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise ExportError(f"batch must be a positive integer or None (dynamic). Received: batch={batch!r}.")
+    missing = fmt.missing_modules()
+    if missing:
+        raise ExportError(f"The {fmt.name} export needs {', '.join(missing)}, which "
+                          f"{'is' if len(missing) == 1 else 'are'} not installed. Install it with: "
+                          f"pip install 'kzoo[{EXTRA}]'" + (" torch==2.13.0" if "torch" in missing else "")
+                          + (" tensorflow-cpu" if "tensorflow" in missing else ""))
+    path = os.fspath(output) if output else fmt.default_path(os.path.splitext(checkpoint)[0])
+    fmt.check_path(path)
+    existing = [p for p in fmt.artifacts(path) if os.path.lexists(p)]
+    if existing and not overwrite:
+        raise ExportError(f"{existing[0]} already exists; pass --overwrite to replace it.")
+    run_config = _run_config(source, checkpoint)
+    return {"source": checkpoint, "format": fmt.name, "backend": fmt.backend, "path": path,
+            "tmp": temporary_path(path, fmt), "batch": batch, "opset": opset, "trust": trust, "limit": limit,
+            "tolerance": tolerance, "run_config": run_config, "metadata": _base_metadata(checkpoint, run_config)}
+
+
+def _run_jobs(jobs):
+    """Run the jobs, one worker per backend; keep the verified files, remove the rest."""
+    results = [None] * len(jobs)
+    for backend in dict.fromkeys(job["backend"] for job in jobs):
+        index = [i for i, job in enumerate(jobs) if job["backend"] == backend]
+        for i in index:
+            os.makedirs(os.path.dirname(os.path.abspath(jobs[i]["path"])), exist_ok=True)
+            remove(FORMATS[jobs[i]["format"]].artifacts(jobs[i]["tmp"]))
+        try:
+            outcomes = _run_worker([jobs[i] for i in index], backend)
+            for i, outcome in zip(index, outcomes):
+                results[i] = _finish(jobs[i], outcome)
+        finally:
+            for i in index:
+                remove(FORMATS[jobs[i]["format"]].artifacts(jobs[i]["tmp"]))
+    return results
+
+
+def _finish(job, outcome):
+    fmt = FORMATS[job["format"]]
+    head = {"source": job["source"], "format": fmt.name, "path": job["path"]}
+    if "error" in outcome:
+        if outcome["error"] == "unsupported":
+            message = f"The {fmt.name} format cannot hold {job['source']}: {outcome['message']}"
+        elif outcome["error"] == "user":
+            message = outcome["message"]
+        else:
+            message = f"Exporting {job['source']} to {fmt.name} failed: {outcome['message']}\n{outcome.get('log', '')}"
+        return dict(head, error=outcome["error"], message=message)
+    result = dict(outcome, **head, tolerance=job["tolerance"])
+    result["ok"] = bool(outcome["finite"]) and outcome["scaled_diff"] <= job["tolerance"]
+    if not result["ok"]:
+        return dict(head, error="verification", result=result,
+                    message=f"{verification_line(result)}: outside the tolerance, so {job['path']} was not kept.")
+    place(fmt, job["tmp"], job["path"])
+    return result
+
+
+def verification_line(result):
+    """``onnx  runs/x/best.onnx  max |diff| 1.2e-07  top-1 agreement 100.00%  (1,000 samples)  ok``."""
+    agreement = "-" if result.get("top1_agreement") is None else f"{100 * result['top1_agreement']:.2f}%"
+    status = "ok" if result["ok"] else "FAILED"
+    return (f"{result['format']}  {result['path']}  max |diff| {result['max_abs_diff']:.1e}  "
+            f"top-1 agreement {agreement}  ({result['samples']:,} samples, tolerance {result['tolerance']:g})  "
+            f"{status}")
+
+
+def _resolve_checkpoint(source):
+    source = os.fspath(source)
+    if os.path.isdir(source):
+        for name in ("best.keras", "last.keras"):
+            if os.path.exists(os.path.join(source, name)):
+                return os.path.join(source, name)
+        raise ExportError(f"{source} is a folder without best.keras or last.keras; is it a kzoo run folder?")
+    if not os.path.exists(source):
+        raise ExportError(f"No such run folder or checkpoint: {source}")
+    if not source.endswith(".keras"):
+        raise ExportError(f"Expected a .keras file or a run folder. Received: {source}")
+    return source
+
+
+def _run_config(source, checkpoint):
+    from kzoo.engine.evaluation import read_run_config
+
+    folder = source if os.path.isdir(source) else os.path.dirname(os.path.abspath(checkpoint))
+    return read_run_config(folder) or {}
+
+
+def _base_metadata(checkpoint, run_config):
+    """What the run says about the model; the worker adds what the model itself says (inputs, name, task)."""
+    from kzoo import __version__
+
+    metadata = {"kzoo_version": __version__, "model": run_config.get("model"), "task": run_config.get("task_kind"),
+                "class_names": run_config.get("class_names"), "data": run_config.get("data")}
+    if run_config.get("vocab_tokens"):
+        metadata.update(vocab_kind=run_config.get("vocab_kind"), vocab_tokens=run_config["vocab_tokens"])
+    return metadata
+
+
+def _run_worker(jobs, backend):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    with tempfile.TemporaryDirectory(prefix="kzoo-export-") as folder:
+        job_path, result_path = os.path.join(folder, "jobs.json"), os.path.join(folder, "results.json")
+        with open(job_path, "w", encoding="utf-8") as handle:
+            json.dump({"backend": backend, "jobs": jobs}, handle)
+        process = subprocess.run([sys.executable, "-m", "kzoo.export.worker", job_path, result_path], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if not os.path.exists(result_path):
+            crash = {"error": "crashed", "message": f"the {backend} export process exited with status "
+                                                    f"{process.returncode}", "log": process.stdout[-3000:]}
+            return [crash] * len(jobs)
+        with open(result_path, encoding="utf-8") as handle:
+            outcomes = json.load(handle)
+        return outcomes + [{"error": "crashed", "message": "the export process stopped before this job",
+                            "log": process.stdout[-3000:]}] * (len(jobs) - len(outcomes))
+
+
+class _CallablePackage(types.ModuleType):
+    """``kzoo.export(...)`` is :func:`export`; ``kzoo.export.FORMATS`` and the format modules stay reachable."""
+
+    def __call__(self, *args, **kwargs):
+        return export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

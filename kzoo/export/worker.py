@@ -1,0 +1,115 @@
+"""The export subprocess: ``python -m kzoo.export.worker JOB.json RESULT.json``.
+
+It runs on the backend that serves the format (the parent sets ``KERAS_BACKEND``): loads the checkpoint,
+computes the Keras model's outputs on the verification data, exports to the temporary path, writes the
+metadata, loads the file in its own runtime, runs the same data and compares. The parent decides what the
+result means for the file; this process only reports.
+"""
+
+import json
+import sys
+import traceback
+
+import numpy as np
+
+
+def run_job(job):
+    import keras
+
+    from kzoo.engine.checkpoints import load_model
+    from kzoo.export import FORMATS
+    from kzoo.export.base import compare, run_in_chunks, verification_inputs
+
+    fmt = FORMATS[job["format"]]
+    model = load_model(job["source"], trust=job.get("trust", False), compile=False)
+    batch = job.get("batch")
+    specs = [(t.name.split(":")[0], tuple(t.shape[1:]), str(t.dtype)) for t in model.inputs]
+    if any(d is None for _, shape, _ in specs for d in shape):
+        return {"error": "unsupported", "message": (
+            f"{model.name} has inputs of unknown size {[s for _, s, _ in specs]}; the exported file needs fixed "
+            f"shapes apart from the batch axis.")}
+    if keras.config.dtype_policy().name != "float32" or any(
+            w.dtype != "float32" for w in model.weights if "int" not in str(w.dtype)):
+        return {"error": "unsupported", "message": f"{model.name} is not float32; kzoo exports float32 models."}
+    vocab_size = next((layer.input_dim for layer in model.layers if isinstance(layer, keras.layers.Embedding)), None)
+    inputs = verification_inputs(specs, job.get("run_config") or {}, job["limit"], vocab_size)
+
+    def keras_runner(arrays):
+        out = model(arrays[0] if len(arrays) == 1 else list(arrays), training=False)
+        return np.asarray(keras.ops.convert_to_numpy(out))
+
+    reference = run_in_chunks(keras_runner, inputs)
+    signature = [keras.InputSpec(shape=(batch, *shape), dtype=dtype, name=name) for name, shape, dtype in specs]
+    signature = signature if len(signature) == 1 else [signature]
+    exported_model = unrolled(model) if fmt.static_rnn else model
+    try:
+        fmt.write(exported_model, job["tmp"], signature, job.get("opset"))
+    except Exception as exc:  # the converter's own reason, reported as "this format cannot hold the model"
+        return {"error": "unsupported", "message": f"{type(exc).__name__}: {_first_line(exc)}",
+                "log": traceback.format_exc()[-3000:]}
+    from kzoo.export.base import describe_task
+
+    task = job["metadata"].get("task") or ("lm" if "int" in specs[0][2] else
+                                           "metric_learning" if len(specs) == 2 else "classification")
+    metadata = dict(job["metadata"], model=job["metadata"].get("model") or model.name, task=task,
+                    preprocessing=describe_task(task), inputs=[
+        {"name": name, "shape": [batch, *shape], "dtype": dtype} for name, shape, dtype in specs],
+        outputs=[{"shape": [batch, *model.outputs[0].shape[1:]], "dtype": str(model.outputs[0].dtype)}],
+        exported_from=keras.backend.backend(), keras_version=keras.__version__, batch=batch or "dynamic")
+    fmt.write_metadata(job["tmp"], metadata)
+    runner = fmt.load(job["tmp"])
+    exported = run_in_chunks(runner, inputs, batch)
+    return dict(compare(reference, exported), samples=len(inputs[0]), metadata=metadata)
+
+
+def unrolled(model):
+    """A copy of ``model`` with every recurrent layer unrolled over its (static) steps; same weights."""
+    import keras
+
+    config = model.get_config()
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("class_name") in ("SimpleRNN", "LSTM", "GRU") and isinstance(item.get("config"), dict):
+                item["config"]["unroll"] = True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    clone = model.__class__.from_config(config, custom_objects=keras.saving.get_custom_objects())
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def main(argv=None):
+    job_path, result_path = (argv or sys.argv[1:])[:2]
+    with open(job_path, encoding="utf-8") as handle:
+        batch = json.load(handle)
+    from kzoo.backend import set_backend
+
+    set_backend(batch["backend"])
+    import keras
+
+    from kzoo.errors import KzooError
+
+    results = []
+    for job in batch["jobs"]:
+        try:
+            results.append(run_job(job))
+        except KzooError as exc:
+            results.append({"error": "user", "message": str(exc)})
+        except Exception as exc:  # reported to the parent, which removes the temporary file
+            results.append({"error": "crashed", "message": f"{type(exc).__name__}: {_first_line(exc)}",
+                            "log": traceback.format_exc()[-3000:]})
+        keras.backend.clear_session(free_memory=True)
+        with open(result_path, "w", encoding="utf-8") as handle:  # so far: a crash later keeps these
+            json.dump(results, handle, default=str)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""The representative models, exported once per test session (one subprocess per backend)."""
+
+import json
+import os
+
+import pytest
+
+from export_helpers import REPRESENTATIVE, build_small, variable_length_model
+
+
+@pytest.fixture(scope="session")
+def zoo_exports(tmp_path_factory):
+    """``{key: (checkpoint, model, {format: result})}``: the representative models in ONNX and SavedModel, plus
+    LeNet-5 in every format, and a model no format can hold (key ``variable_length``)."""
+    import kzoo
+
+    folder = str(tmp_path_factory.mktemp("zoo"))
+    built = {key: build_small(name, options, folder) for key, (name, options) in REPRESENTATIVE.items()}
+    sources = [path for path, _ in built.values()] + [variable_length_model(folder)]
+    results = kzoo.export.export_many(sources, ["onnx", "saved_model"], output_dir=os.path.join(folder, "out"),
+                                       limit=200)
+    results += kzoo.export.export_many([built["lenet5"][0]], ["litert", "openvino", "torch"],
+                                       output_dir=os.path.join(folder, "out"), limit=200)
+    if os.environ.get("KZOO_EXPORT_REPORT"):  # the figures for docs/export.md's matrix
+        with open(os.environ["KZOO_EXPORT_REPORT"], "w", encoding="utf-8") as handle:
+            json.dump([{k: r.get(k) for k in ("source", "format", "max_abs_diff", "top1_agreement", "samples",
+                                              "error", "message")} for r in results], handle, indent=1)
+    by_source = {}
+    for result in results:
+        by_source.setdefault(result["source"], {})[result["format"]] = result
+    table = {key: (path, model, by_source[path]) for key, (path, model) in built.items()}
+    table["variable_length"] = (sources[-1], None, by_source[sources[-1]])
+    return table

@@ -1,0 +1,26 @@
+"""Every registered model exports to ONNX and TF SavedModel and matches Keras there (``docs/export.md``)."""
+
+import os
+
+import pytest
+
+import kzoo
+from export_helpers import REPRESENTATIVE, build_small
+
+# the variants the registry does not list as names of their own but the export must hold too
+EXTRA = {key: value for key, value in REPRESENTATIVE.items() if value[1]}
+
+
+@pytest.mark.slow
+def test_every_registered_model_exports_to_onnx_and_saved_model(tmp_path):
+    folder = str(tmp_path)
+    sources = [build_small(name, {}, folder)[0] for name in kzoo.list_models()]
+    sources += [build_small(name, options, folder)[0] for name, options in EXTRA.values()]
+    results = kzoo.export.export_many(sources, ["onnx", "saved_model"], output_dir=os.path.join(folder, "out"),
+                                      limit=200)
+    failed = [r["message"] if "error" in r else kzoo.export.verification_line(r) for r in results
+              if "error" in r or not r["ok"]]
+    assert not failed, "\n".join(failed)
+    for result in results:
+        if result["top1_agreement"] is not None:
+            assert result["top1_agreement"] >= 0.995, kzoo.export.verification_line(result)
