@@ -48,7 +48,7 @@ def parse(argv=None):
 
 def load_data():
     from kzoo.data import load_dataset
-    from kzoo.engine.tasks import images_to_float
+    from kzoo.tasks.base import images_to_float
 
     data = load_dataset("mnist_embedded")
     return images_to_float(data.x_train), data.y_train.astype("int64")
@@ -61,7 +61,7 @@ class KzooSide:
 
         import kzoo
         from kzoo.engine.loops import choose_loop, seed_everything
-        from kzoo.engine.tasks import ClassificationTask
+        from kzoo.tasks.classification import ClassificationTask
         from native import KZOO_OPTIONS
 
         seed_everything(0)

@@ -19,10 +19,11 @@ import numpy as np
 
 from kzoo.errors import DataError, PluginError
 from kzoo.registry import datasets
+from kzoo.tasks.names import CAPTIONING, TEXT_CLASSIFICATION, TRANSLATION
+from kzoo.tasks.names import DATASET_TASKS as TASKS
 
 __all__ = ["Dataset", "dataset_info", "list_datasets", "load_dataset", "validate_dataset"]
 
-TASKS = ("image_classification", "text", "translation", "text_classification", "captioning")
 DEFAULT_DATASET = "mnist_embedded"
 
 
@@ -168,7 +169,7 @@ def validate_dataset(ds: Dataset, num_classes: int | None = None) -> None:
             received = "no text" if ds.text is None else f"{type(ds.text).__name__} of length {len(ds.text)}"
             raise DataError(f"{where} is a text dataset but holds {received}; it needs a non-empty string.")
         return
-    if ds.task in ("translation", "text_classification", "captioning"):
+    if ds.task in (TRANSLATION, TEXT_CLASSIFICATION, CAPTIONING):
         _validate_paired(where, ds)
         return
     for split in ("train", "test"):
@@ -228,8 +229,8 @@ def _validate_paired(where, ds):
             raise DataError(f"{where} has an empty or missing {split} split; a {ds.task} dataset needs both.")
         if len(x) != len(y):
             raise DataError(f"{where}: the {split} split has {len(x)} inputs but {len(y)} targets.")
-        texts = [x] if ds.task != "captioning" else []
-        texts += [y] if ds.task != "text_classification" else []
+        texts = [x] if ds.task != CAPTIONING else []
+        texts += [y] if ds.task != TEXT_CLASSIFICATION else []
         for values in texts:
             if not all(isinstance(v, str) and v.strip() for v in values):
                 raise DataError(f"{where}: every {split} text must be a non-empty string.")

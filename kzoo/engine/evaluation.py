@@ -1,4 +1,4 @@
-"""Evaluation, prediction and the plots of a run (``kzoo evaluate``, ``kzoo predict``)."""
+"""Evaluating and predicting from a run folder or checkpoint (``kzoo evaluate``, ``kzoo predict``); run-folder files."""
 
 import csv
 import json
@@ -7,72 +7,8 @@ import os
 import numpy as np
 
 from kzoo.errors import CheckpointError, DataError
-
-
-def predict_proba(model, x, batch_size=256):
-    import keras
-
-    outputs = []
-    for start in range(0, len(x), batch_size):
-        batch = model(x[start:start + batch_size], training=False)
-        outputs.append(np.asarray(keras.ops.convert_to_numpy(batch), dtype="float32"))
-    return np.concatenate(outputs) if outputs else np.zeros((0,), "float32")
-
-
-def classification_report(model, x, y, *, class_names=None, batch_size=256):
-    """Loss, accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier."""
-    probs = predict_proba(model, x, batch_size)
-    y = np.asarray(y).astype("int64")
-    num_classes = probs.shape[-1]
-    predicted = probs.argmax(axis=-1)
-    eps = 1e-7
-    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], eps, 1.0))))
-    matrix = np.zeros((num_classes, num_classes), dtype="int64")
-    np.add.at(matrix, (y, predicted), 1)
-    true_pos = np.diag(matrix).astype("float64")
-    precision = np.divide(true_pos, matrix.sum(axis=0), out=np.zeros(num_classes), where=matrix.sum(axis=0) > 0)
-    recall = np.divide(true_pos, matrix.sum(axis=1), out=np.zeros(num_classes), where=matrix.sum(axis=1) > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(num_classes), where=(precision + recall) > 0)
-    names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
-    per_class = [
-        {"class": names[i], "precision": round(float(precision[i]), 4), "recall": round(float(recall[i]), 4),
-         "f1": round(float(f1[i]), 4), "support": int(matrix[i].sum())}
-        for i in range(num_classes)
-    ]
-    return {
-        "samples": int(len(y)),
-        "loss": round(loss, 6),
-        "accuracy": round(float((predicted == y).mean()) if len(y) else 0.0, 6),
-        "macro_f1": round(float(f1.mean()), 6),
-        "per_class": per_class,
-        "confusion_matrix": matrix.tolist(),
-        "class_names": names,
-    }
-
-
-def plot_confusion_matrix(report, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matrix = np.asarray(report["confusion_matrix"])
-    names = report["class_names"]
-    size = max(5, 0.55 * len(names) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"confusion matrix (accuracy {report['accuracy']:.4f})")
-    threshold = matrix.max() / 2 if matrix.size else 0
-    for (i, j), value in np.ndenumerate(matrix):
-        ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
-                color="white" if value > threshold else "black")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+from kzoo.tasks.base import images_to_float, predict_proba
+from kzoo.tasks.classification import classification_report
 
 
 def plot_curves(metrics_csv, path):
@@ -128,7 +64,6 @@ def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_
     set_backend(backend)
     from kzoo.data import load_dataset
     from kzoo.engine.checkpoints import load_model
-    from kzoo.engine.tasks import images_to_float
 
     if not os.path.exists(run_or_checkpoint):
         raise CheckpointError(f"No such run folder or checkpoint: {run_or_checkpoint}")

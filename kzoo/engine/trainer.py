@@ -4,7 +4,7 @@ A run folder holds ``config.yaml`` (the resolved configuration, versions, backen
 ``last``/``best`` checkpoints (``.keras`` and ``.weights.h5``), ``state.json``, ``metrics.csv``,
 ``curves.png``, and after the final evaluation ``metrics.json`` and the task's plots (``confusion_matrix.png``
 for classifiers, ``embedding.png`` for a Siamese network). What differs between tasks (data, model inputs,
-loss, metrics, evaluation) lives in :mod:`kzoo.engine.tasks`.
+loss, metrics, evaluation) lives in :mod:`kzoo.tasks`.
 """
 
 import os
@@ -190,7 +190,7 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
         model_name = model or (cfg.load_yaml(config_file).get("model") if config_file else None)
         if not model_name:
             raise KzooError("Name a model to train, e.g. `kzoo train lenet5`.")
-        from kzoo.engine.tasks import recipe_for
+        from kzoo.tasks import recipe_for
         from kzoo.registry import model_info
 
         layer = cfg.load_yaml(config_file) if config_file else {}
@@ -209,7 +209,7 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     from kzoo.engine.callbacks import EpochClock, RichProgress, RunCheckpoint, StopOnNaN
     from kzoo.engine.evaluation import plot_curves, write_json
     from kzoo.engine.loops import choose_loop, seed_everything
-    from kzoo.engine.tasks import task_for
+    from kzoo.tasks import task_for
     from kzoo.registry import create_model, model_info, resolve_model_options
 
     info = model_info(config.model)

@@ -18,7 +18,7 @@ SMALL = dict(limit=2000, batch_size=64, quiet=True, val_split=0.1, epochs=1, see
 
 
 def _compiled(name, **options):
-    from kzoo.engine.tasks import ClassificationTask
+    from kzoo.tasks.classification import ClassificationTask
 
     net = kzoo.create_model(name, input_shape=(28, 28, 1), num_classes=10, **options)
     task = ClassificationTask()

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import kzoo
-from kzoo.engine.tasks import best_threshold, make_pairs, pca_2d
+from kzoo.tasks.samplers import make_pairs
+from kzoo.tasks.siamese import best_threshold, pca_2d
 from kzoo.errors import OptionError
 
 
@@ -18,7 +19,7 @@ def test_pairs_are_balanced_and_correctly_labelled():
 
 
 def test_pair_batches_are_fresh_every_epoch_and_seeded():
-    from kzoo.engine.sequences import PairBatches
+    from kzoo.tasks.samplers import PairBatches
 
     images = np.random.default_rng(0).random((100, 8, 8, 1)).astype("float32")
     labels = np.arange(100) % 5

@@ -1,4 +1,6 @@
-"""Training data drawn afresh every epoch, as ``keras.utils.PyDataset`` batches (every backend).
+"""How training examples are drawn: token windows and image pairs, and the per-epoch batches built from them.
+
+Training data drawn afresh every epoch is a ``keras.utils.PyDataset`` (every backend):
 
 * :class:`WindowBatches`: a language model's ``seq_len`` windows of a token stream, from a new random offset
   and in a new order each epoch (d2l's "random sampling");
@@ -10,7 +12,50 @@ Both are seeded: epoch ``e`` of a run with seed ``s`` always sees the same batch
 import keras
 import numpy as np
 
-from kzoo.engine.tasks import make_pairs, windows
+from kzoo.errors import DataError
+
+
+def windows(ids, seq_len, offset=0):
+    """Non-overlapping ``seq_len`` windows of token ids from ``offset`` and their targets, shifted by one.
+
+    Returns:
+        ``(x, y)``, both int32 ``(N, seq_len)``.
+    """
+    count = (len(ids) - 1 - offset) // seq_len
+    starts = offset + np.arange(count) * seq_len
+    index = starts[:, None] + np.arange(seq_len)[None, :]
+    return ids[index].astype("int32"), ids[index + 1].astype("int32")
+
+
+def make_pairs(labels, count, rng):
+    """Balanced random pairs of example indices: the first half similar (same label), the rest dissimilar.
+
+    Args:
+        labels: integer class labels ``(N,)``; at least two classes.
+        count: the number of pairs (an odd count gets one more similar pair).
+        rng: a ``numpy.random.Generator``.
+
+    Returns:
+        ``(left, right, same)``: index arrays and float32 labels (1 similar, 0 dissimilar), in a random order.
+    """
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise DataError(f"Pairs need at least two classes. Received labels of {len(classes)} class(es).")
+    members = [np.flatnonzero(labels == c) for c in classes]
+    class_of = np.searchsorted(classes, labels)
+    left = rng.integers(0, len(labels), count)
+    same = (np.arange(count) < (count + 1) // 2).astype("float32")
+    partner_class = class_of[left].copy()
+    dissimilar = same == 0
+    partner_class[dissimilar] = (partner_class[dissimilar] + rng.integers(1, len(classes), dissimilar.sum())) \
+        % len(classes)
+    right = np.empty(count, dtype="int64")
+    for c, idx in enumerate(members):
+        where = np.flatnonzero(partner_class == c)
+        right[where] = idx[rng.integers(0, len(idx), len(where))]
+    order = rng.permutation(count)
+    return left[order], right[order], same[order]
 
 
 class _EpochBatches(keras.utils.PyDataset):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import kzoo
-from kzoo.engine.generation import sample
-from kzoo.engine.tasks import windows
-from kzoo.engine.text import CharVocab
+from kzoo.tasks.language_model import sample
+from kzoo.tasks.samplers import windows
+from kzoo.tasks.vocab import CharVocab
 from kzoo.errors import DataError, OptionError
 
 TINY = dict(task="lm", epochs=1, limit=6000, seq_len=16, batch_size=32, quiet=True, options={"units": 16})

@@ -1,0 +1,60 @@
+"""Tasks: how a dataset becomes model inputs and targets, which loss fits, and how a model is scored.
+
+The trainer is task-agnostic; a task object (one per run, :class:`kzoo.tasks.base.Task`) supplies training
+defaults over the model's recipe, prepares the data, says how the model is built, names the loss and metrics,
+evaluates on the test split and draws its plots. One module per task:
+
+* :mod:`~kzoo.tasks.classification`: images, or images read row by row by sequence models;
+* :mod:`~kzoo.tasks.language_model`: a character language model over a text (``--task lm``);
+* :mod:`~kzoo.tasks.siamese`: metric learning, a Siamese network on pairs of images.
+
+Beside them: :mod:`~kzoo.tasks.names` (the task names model cards, datasets and runs share),
+:mod:`~kzoo.tasks.samplers` (token windows, image pairs, per-epoch batches) and :mod:`~kzoo.tasks.vocab`
+(character vocabularies). Importing this package imports numpy only, never keras or a framework.
+"""
+
+from kzoo.errors import DataError
+from kzoo.tasks import names
+from kzoo.tasks.classification import ClassificationTask
+from kzoo.tasks.language_model import LanguageModelTask
+from kzoo.tasks.siamese import SiameseTask
+
+__all__ = ["TASKS", "ClassificationTask", "LanguageModelTask", "SiameseTask", "recipe_for", "task_for", "task_name"]
+
+# a model card's task (or ``--task``) -> the task that trains it
+TASKS = {
+    names.IMAGE_CLASSIFICATION: ClassificationTask,
+    names.SEQUENCE_CLASSIFICATION: ClassificationTask,
+    names.LANGUAGE_MODEL: LanguageModelTask,
+    names.METRIC_LEARNING: SiameseTask,
+}
+
+
+def task_name(info, task=None, options=None):
+    """The task a run trains: ``--task``, else ``lm`` for ``-o head=lm``, else the model card's ``task``."""
+    if task:
+        return task
+    if (options or {}).get("head") == "lm":
+        return names.LANGUAGE_MODEL
+    return info.get("task", names.IMAGE_CLASSIFICATION)
+
+
+def recipe_for(info, task=None, options=None):
+    """The model's recipe with the task's defaults laid over it when the task is not the model's own."""
+    recipe = dict(info.get("recipe") or {})
+    name = task_name(info, task, options)
+    if name != info.get("task") and name in TASKS:
+        extra = TASKS[name].recipe
+        recipe.update({k: v for k, v in extra.items() if k != "options"})
+        own = info.get("options") or {}  # a model without these options is refused later, with a clear message
+        recipe["options"] = {**recipe.get("options", {}),
+                             **{k: v for k, v in extra.get("options", {}).items() if k in own}}
+    return recipe
+
+
+def task_for(info, config):
+    """The task object for a model (its spec's ``task``) and the user's ``--task``."""
+    name = task_name(info, config.task, config.options)
+    if name not in TASKS:
+        raise DataError(f"kzoo cannot train task {name!r} yet. Known tasks: {', '.join(sorted(TASKS))}.")
+    return TASKS[name]()

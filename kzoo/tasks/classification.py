@@ -1,0 +1,128 @@
+"""Classification: images, or images read row by row by sequence models, with integer labels.
+
+The final evaluation reports loss, accuracy, per-class precision/recall/F1 and the confusion matrix
+(``confusion_matrix.png``).
+"""
+
+import os
+
+import numpy as np
+
+from kzoo.errors import DataError, OptionError
+from kzoo.tasks import names
+from kzoo.tasks.base import FitData, Prepared, Task, images_to_float, predict_proba, split_validation
+
+
+class ClassificationTask(Task):
+    """Image or sequence classification with integer labels (sequence models read images row by row)."""
+
+    name = names.CLASSIFICATION
+    monitor = "val_accuracy"
+
+    def prepare(self, dataset, config):
+        if getattr(dataset, "task", names.IMAGE_CLASSIFICATION) != names.IMAGE_CLASSIFICATION:
+            raise DataError(f"Dataset {dataset.name!r} holds {dataset.task} data; a classifier needs labelled images.")
+        x_train, x_test = images_to_float(dataset.x_train), images_to_float(dataset.x_test)
+        y_train, y_test = np.asarray(dataset.y_train).astype("int64"), np.asarray(dataset.y_test).astype("int64")
+        if config.limit:
+            x_train, y_train = x_train[: config.limit], y_train[: config.limit]
+            x_test, y_test = x_test[: config.limit], y_test[: config.limit]
+        x_train, y_train, x_val, y_val = split_validation(x_train, y_train, config.val_split, config.seed)
+        return Prepared(x_train, y_train, x_val, y_val, x_test, y_test, tuple(x_train.shape[1:]),
+                        int(dataset.num_classes), list(dataset.class_names) if dataset.class_names else None)
+
+    def fit_data(self, prepared, config):
+        y_train = self.targets(prepared.y_train, prepared.num_classes, config.loss)
+        validation = None
+        if prepared.x_val is not None:
+            validation = (prepared.x_val, self.targets(prepared.y_val, prepared.num_classes, config.loss))
+        return FitData(prepared.x_train, y_train, validation, len(prepared.y_train))
+
+    def targets(self, y, num_classes, loss):
+        """One-hot targets for losses that need them (cce, mse, mae, bce), integer labels otherwise."""
+        if loss in ("cce", "mse", "mae", "bce"):
+            return np.eye(num_classes, dtype="float32")[y]
+        return y
+
+    def loss(self, name):
+        import keras
+
+        losses = {
+            "sparse_cce": keras.losses.SparseCategoricalCrossentropy,
+            "cce": keras.losses.CategoricalCrossentropy,
+            "mse": keras.losses.MeanSquaredError,
+            "mae": keras.losses.MeanAbsoluteError,
+            "bce": keras.losses.BinaryCrossentropy,
+        }
+        if name not in losses:
+            raise OptionError(f"A classifier trains with one of {', '.join(losses)}. Received: loss={name!r}.")
+        return losses[name]()
+
+    def metrics(self, loss):
+        import keras
+
+        if loss == "sparse_cce":
+            return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        return [keras.metrics.CategoricalAccuracy(name="accuracy")]
+
+    def evaluate(self, model, x, y, *, class_names=None, batch_size=256, loss="sparse_cce"):
+        return classification_report(model, x, y, class_names=class_names, batch_size=batch_size)
+
+    def save_plots(self, report, run_dir):
+        plot_confusion_matrix(report, os.path.join(run_dir, "confusion_matrix.png"))
+
+
+def classification_report(model, x, y, *, class_names=None, batch_size=256):
+    """Loss, accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier."""
+    probs = predict_proba(model, x, batch_size)
+    y = np.asarray(y).astype("int64")
+    num_classes = probs.shape[-1]
+    predicted = probs.argmax(axis=-1)
+    eps = 1e-7
+    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], eps, 1.0))))
+    matrix = np.zeros((num_classes, num_classes), dtype="int64")
+    np.add.at(matrix, (y, predicted), 1)
+    true_pos = np.diag(matrix).astype("float64")
+    precision = np.divide(true_pos, matrix.sum(axis=0), out=np.zeros(num_classes), where=matrix.sum(axis=0) > 0)
+    recall = np.divide(true_pos, matrix.sum(axis=1), out=np.zeros(num_classes), where=matrix.sum(axis=1) > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(num_classes), where=(precision + recall) > 0)
+    names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+    per_class = [
+        {"class": names[i], "precision": round(float(precision[i]), 4), "recall": round(float(recall[i]), 4),
+         "f1": round(float(f1[i]), 4), "support": int(matrix[i].sum())}
+        for i in range(num_classes)
+    ]
+    return {
+        "samples": int(len(y)),
+        "loss": round(loss, 6),
+        "accuracy": round(float((predicted == y).mean()) if len(y) else 0.0, 6),
+        "macro_f1": round(float(f1.mean()), 6),
+        "per_class": per_class,
+        "confusion_matrix": matrix.tolist(),
+        "class_names": names,
+    }
+
+
+def plot_confusion_matrix(report, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(report["confusion_matrix"])
+    names = report["class_names"]
+    size = max(5, 0.55 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"confusion matrix (accuracy {report['accuracy']:.4f})")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
+                color="white" if value > threshold else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
