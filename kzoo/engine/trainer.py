@@ -302,8 +302,8 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
                    "best_epoch": checkpoint.state.get("best_epoch"), "epochs_done": checkpoint.state.get("epochs_done")})
     write_json(report, os.path.join(run_dir, "metrics.json"))
     task.save_plots(report, run_dir)
-    headline = "  ".join(f"{k} {report[k]:.4f}" for k in ("accuracy", "loss", "perplexity", "pair_accuracy")
-                         if k in report)
+    headline = "  ".join(f"{k} {report[k]:.4f}" for k in ("accuracy", "loss", "perplexity", "pair_accuracy", "bleu",
+                                                          "exact_match") if k in report)
     console.print(f"[bold]test[/bold]  {headline}  (best epoch {report['best_epoch']}) -> {run_dir}", highlight=False)
     return {"run_dir": run_dir, **report}
 

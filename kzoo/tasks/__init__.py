@@ -6,7 +6,10 @@ evaluates on the test split and draws its plots. One module per task:
 
 * :mod:`~kzoo.tasks.classification`: images, or images read row by row by sequence models;
 * :mod:`~kzoo.tasks.language_model`: a character language model over a text (``--task lm``);
-* :mod:`~kzoo.tasks.siamese`: metric learning, a Siamese network on pairs of images.
+* :mod:`~kzoo.tasks.siamese`: metric learning, a Siamese network on pairs of images;
+* :mod:`~kzoo.tasks.translation`: an encoder-decoder from source to target sentences (decoding in
+  :mod:`~kzoo.tasks.decoding`, word vocabularies in :mod:`~kzoo.tasks.tokens`, BLEU in
+  :mod:`~kzoo.tasks.text_metrics`).
 
 Beside them: :mod:`~kzoo.tasks.names` (the task names model cards, datasets and runs share),
 :mod:`~kzoo.tasks.samplers` (token windows, image pairs, per-epoch batches) and :mod:`~kzoo.tasks.vocab`
@@ -18,8 +21,9 @@ from kzoo.tasks import names
 from kzoo.tasks.classification import ClassificationTask
 from kzoo.tasks.language_model import LanguageModelTask
 from kzoo.tasks.siamese import SiameseTask
+from kzoo.tasks.translation import TranslationTask
 
-__all__ = ["TASKS", "ClassificationTask", "LanguageModelTask", "SiameseTask", "recipe_for", "task_for", "task_name"]
+__all__ = ["TASKS", "ClassificationTask", "LanguageModelTask", "SiameseTask", "TranslationTask", "recipe_for", "task_for", "task_name"]
 
 # a model card's task (or ``--task``) -> the task that trains it
 TASKS = {
@@ -27,6 +31,7 @@ TASKS = {
     names.SEQUENCE_CLASSIFICATION: ClassificationTask,
     names.LANGUAGE_MODEL: LanguageModelTask,
     names.METRIC_LEARNING: SiameseTask,
+    names.TRANSLATION: TranslationTask,
 }
 
 
