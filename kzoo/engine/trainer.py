@@ -195,7 +195,8 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
 
         layer = cfg.load_yaml(config_file) if config_file else {}
         recipe = recipe_for(model_info(model_name), kwargs.get("task") or layer.get("task"),
-                            {**(layer.get("options") or {}), **(kwargs.get("options") or {})})
+                            {**(layer.get("options") or {}), **(kwargs.get("options") or {})},
+                            data=data or layer.get("data"))
         config = cfg.resolve(explicit, recipe=recipe, config_file=config_file)
         run_dir = None
 

@@ -12,12 +12,12 @@ LANGUAGE_MODEL = "lm"
 METRIC_LEARNING = "metric_learning"
 TRANSLATION = "translation"  # an encoder-decoder: source sentences to target sentences
 CAPTIONING = "captioning"  # an image to a caption
+TEXT_CLASSIFICATION = "text_classification"  # labelled texts, read as tokens by a sequence classifier
 MODEL_TASKS = (IMAGE_CLASSIFICATION, SEQUENCE_CLASSIFICATION, LANGUAGE_MODEL, METRIC_LEARNING, TRANSLATION,
-               CAPTIONING)
+               CAPTIONING, TEXT_CLASSIFICATION)
 
 # What a dataset holds (``Dataset.task``).
 TEXT = "text"
-TEXT_CLASSIFICATION = "text_classification"  # labelled texts: what a sequence classifier reads as tokens
 DATASET_TASKS = (IMAGE_CLASSIFICATION, TEXT, TRANSLATION, TEXT_CLASSIFICATION, CAPTIONING)
 
 # What a run trained (``task_kind`` in its ``config.yaml``): image and sequence classification train alike.

@@ -53,8 +53,9 @@ class TranslationTask(Task):
         if config.limit:
             x_train, y_train = x_train[: config.limit], y_train[: config.limit]
             x_test, y_test = x_test[: config.limit], y_test[: config.limit]
-        self.source_vocab = TokenVocab.build("words", x_train, min_count=self.min_count)
-        self.target_vocab = TokenVocab.build("words", y_train, min_count=self.min_count)
+        if self.source_vocab is None:  # a restored run (``from_run``) keeps its own vocabularies
+            self.source_vocab = TokenVocab.build("words", x_train, min_count=self.min_count)
+            self.target_vocab = TokenVocab.build("words", y_train, min_count=self.min_count)
         train_keep, test_keep = self._fits(x_train, y_train), self._fits(x_test, y_test)
         if not train_keep.any() or not test_keep.any():
             raise DataError(f"No training or no test pair of {dataset.name!r} has at most {self.seq_len - 1} tokens "
