@@ -11,18 +11,38 @@ from kzoo_cli._common import backend_option, console, print_json
 @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--invert/--no-invert", default=None,
               help="Invert grayscale images (dark ink on light paper). Default: decide from the border.")
+@click.option("--beam", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Captioning runs: beam width (1: greedy decoding).")
 @click.option("--trust", is_flag=True, help="Allow loading unsafe content (Lambda layers). Only for files you trust.")
 @backend_option
 @click.option("--json", "as_json", is_flag=True, help="Print predictions as JSON.")
-def predict_command(checkpoint, images, top_k, invert, trust, backend, as_json):
-    """Classify PNG/JPEG IMAGES with a trained CHECKPOINT (a run folder or .keras file).
+def predict_command(checkpoint, images, top_k, invert, beam, trust, backend, as_json):
+    """Classify PNG/JPEG IMAGES with a trained CHECKPOINT (a run folder or .keras file); caption them with a
+    captioning run; with a text-classification run, IMAGES are texts to classify.
 
     \b
     Examples:
       kzoo predict runs/lenet5-mnist_embedded-1 digit.png
       kzoo predict runs/resnet18-fashion_mnist-1/best.keras shoe.jpg --top-k 5 --json
+      kzoo predict runs/captioner-digit_captions-1 digits.png
+      kzoo predict runs/lstm-sentiment-1 "a wonderful, moving film."
     """
     from kzoo.engine.evaluation import predict
+    from kzoo.engine.inference import caption, classify_texts, run_task_kind
+
+    kind = run_task_kind(checkpoint)
+    if kind in ("captioning", "text_classification"):
+        if kind == "captioning":
+            results = caption(checkpoint, list(images), beam=beam, invert=invert, trust=trust, backend=backend)
+            lines = [f"{r['image']}: {r['caption']}" for r in results]
+        else:
+            results = classify_texts(checkpoint, list(images), trust=trust, backend=backend)
+            lines = [f"{r['text']}: {r['name']} {r['probability']:.3f}" for r in results]
+        if as_json:
+            print_json(results)
+        else:
+            click.echo("\n".join(lines))
+        return
 
     results = predict(checkpoint, list(images), top_k=top_k, trust=trust, invert=invert, backend=backend)
     if as_json:

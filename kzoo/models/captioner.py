@@ -28,8 +28,8 @@ MODEL_CARD = {
     "num_classes": 14,
     "paper": "Vinyals et al., Show and Tell: A Neural Image Caption Generator, CVPR 2015",
     "small_inputs": "small_cnn: inputs under 8x8 are resized to 8x8; a backbone encoder resizes as it does alone",
-    "recipe": {"data": "digit_captions", "optimizer": "adam", "lr": 0.002, "batch_size": 64, "epochs": 8,
-               "schedule": "cosine", "clipnorm": 1.0},
+    "recipe": {"data": "digit_captions", "vocab": "words", "optimizer": "adam", "lr": 0.002, "batch_size": 64,
+               "epochs": 8, "schedule": "cosine", "clipnorm": 1.0},
     "options": {
         "encoder": {"default": "small_cnn", "type": "str",
                     "help": "small_cnn, or any registered image classifier (e.g. lenet5, resnet18) whose logits "

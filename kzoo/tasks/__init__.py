@@ -28,7 +28,7 @@ from kzoo.tasks.text_classification import TextClassificationTask
 from kzoo.tasks.translation import TranslationTask
 
 __all__ = ["TASKS", "ClassificationTask", "LanguageModelTask", "CaptioningTask", "SiameseTask", "TextClassificationTask", "TranslationTask",
-           "recipe_for", "task_for", "task_name"]
+           "recipe_for", "task_class", "task_for", "task_name"]
 
 # a model card's task (or ``--task``) -> the task that trains it
 TASKS = {
@@ -84,3 +84,11 @@ def task_for(info, config):
     if name not in TASKS:
         raise DataError(f"kzoo cannot train task {name!r} yet. Known tasks: {', '.join(sorted(TASKS))}.")
     return TASKS[name]()
+
+
+def task_class(run_task):
+    """The task class of a run's ``task_kind`` (:data:`kzoo.tasks.names.RUN_TASKS`)."""
+    by_run = {task.name: task for task in TASKS.values()}
+    if run_task not in by_run:
+        raise DataError(f"Unknown run task {run_task!r}. Known: {', '.join(sorted(by_run))}.")
+    return by_run[run_task]
