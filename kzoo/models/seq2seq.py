@@ -38,8 +38,8 @@ MODEL_CARD = {
     "input_shape": (16, 16),
     "num_classes": 4000,
     "small_inputs": "input_shape (source_steps, target_steps): any token-id lengths",
-    "recipe": {"data": "fra_eng", "seq_len": 16, "vocab": "words", "optimizer": "adam", "lr": 0.003, "batch_size": 64, "epochs": 10,
-               "schedule": "cosine", "clipnorm": 1.0},
+    "recipe": {"data": "fra_eng", "seq_len": 16, "vocab": "words", "optimizer": "adam", "lr": 0.003, "batch_size": 64,
+               "epochs": 10, "schedule": "cosine", "clipnorm": 1.0},
     "options": {
         "cell": {"default": "gru", "choices": ["gru", "lstm"], "help": "recurrent cell of encoder and decoder"},
         "units": {"default": 256, "min": 1, "help": "hidden units of each encoder layer (per direction)"},

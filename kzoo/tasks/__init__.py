@@ -27,8 +27,8 @@ from kzoo.tasks.siamese import SiameseTask
 from kzoo.tasks.text_classification import TextClassificationTask
 from kzoo.tasks.translation import TranslationTask
 
-__all__ = ["TASKS", "ClassificationTask", "LanguageModelTask", "CaptioningTask", "SiameseTask", "TextClassificationTask", "TranslationTask",
-           "recipe_for", "task_class", "task_for", "task_name"]
+__all__ = ["TASKS", "CaptioningTask", "ClassificationTask", "LanguageModelTask", "SiameseTask", "TextClassificationTask",
+           "TranslationTask", "recipe_for", "task_class", "task_for", "task_name"]
 
 # a model card's task (or ``--task``) -> the task that trains it
 TASKS = {
