@@ -15,10 +15,14 @@ class FitLoop:
         return True, ""
 
     def run(self, model, x, y, *, validation_data, epochs, initial_epoch, batch_size, callbacks):
-        if y is None:  # x is a keras.utils.PyDataset: it yields its own (x, y) batches
+        # A keras.utils.PyDataset (y is None) yields its own (x, y) batches, in an order drawn per epoch from the
+        # run's seed; Keras's shuffle of its batches would draw from Python's global `random`, whose state a
+        # resumed run cannot replay.
+        shuffle = y is not None
+        if y is None:
             batch_size = None
         return model.fit(x, y, batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch,
-                         validation_data=validation_data, callbacks=callbacks, verbose=0, shuffle=True)
+                         validation_data=validation_data, callbacks=callbacks, verbose=0, shuffle=shuffle)
 
 
 def steps_per_call(model, batch_size, accelerator=False):

@@ -236,7 +236,7 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
             net = with_augmentation(net, augmentation(prepared.input_shape, config.data))
     apply_kernel_regularization(net, config.l1, config.l2)
 
-    data = task.fit_data(prepared, config)
+    data = task.fit_data(prepared, config, initial_epoch=state["epochs_done"] if state else 0)
     n_train = data.samples
     steps = -(-n_train // config.batch_size)
     if state is None or net.optimizer is None:
@@ -299,13 +299,14 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
         net.load_weights(best)
     report = task.evaluate(net, prepared.x_test, prepared.y_test, class_names=prepared.class_names,
                            loss=config.loss)
-    report.update({"model": config.model, "data": config.data, "split": "test",
+    report.update({"model": config.model, "data": config.data, "split": prepared.test_split,
                    "best_epoch": checkpoint.state.get("best_epoch"), "epochs_done": checkpoint.state.get("epochs_done")})
     write_json(report, os.path.join(run_dir, "metrics.json"))
     task.save_plots(report, run_dir)
     headline = "  ".join(f"{k} {report[k]:.4f}" for k in ("accuracy", "loss", "perplexity", "pair_accuracy", "bleu",
                                                           "exact_match") if k in report)
-    console.print(f"[bold]test[/bold]  {headline}  (best epoch {report['best_epoch']}) -> {run_dir}", highlight=False)
+    console.print(f"[bold]{prepared.test_split}[/bold]  {headline}  (best epoch {report['best_epoch']}) -> {run_dir}",
+                  highlight=False)
     return {"run_dir": run_dir, **report}
 
 

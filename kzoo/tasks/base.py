@@ -37,6 +37,7 @@ class Prepared:
     num_classes: int
     class_names: list = None
     extra: dict = field(default_factory=dict)  # plain values, recorded in the run's config.yaml
+    test_split: str = "test"  # what the test metrics are measured on (says what --limit cut, if anything)
 
 
 def images_to_float(x):
@@ -93,8 +94,11 @@ class Task:
         """Keyword arguments of ``kzoo.create_model`` (input shape, classes and the user's model options)."""
         return {**config.options, "input_shape": prepared.input_shape, "num_classes": prepared.num_classes}
 
-    def fit_data(self, prepared, config):
-        """The training and validation data, as :class:`FitData`."""
+    def fit_data(self, prepared, config, initial_epoch=0):
+        """The training and validation data, as :class:`FitData`; ``initial_epoch`` is where a resumed run starts.
+
+        Data drawn afresh each epoch continues the uninterrupted run's sequence from ``initial_epoch``.
+        """
         raise NotImplementedError
 
     def loss(self, name):

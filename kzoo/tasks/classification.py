@@ -1,5 +1,9 @@
 """Classification: images, or images read row by row by sequence models, with integer labels.
 
+The validation split is a seeded ``val_split`` of the training images; the dataset's own test split is used for
+nothing but the final evaluation. ``--limit N`` keeps the first ``N`` training images (validation included) and
+the first ``N`` test images, and the report's ``split`` says so.
+
 The final evaluation reports loss, accuracy, per-class precision/recall/F1 and the confusion matrix
 (``confusion_matrix.png``).
 """
@@ -24,14 +28,18 @@ class ClassificationTask(Task):
             raise DataError(f"Dataset {dataset.name!r} holds {dataset.task} data; a classifier needs labelled images.")
         x_train, x_test = images_to_float(dataset.x_train), images_to_float(dataset.x_test)
         y_train, y_test = np.asarray(dataset.y_train).astype("int64"), np.asarray(dataset.y_test).astype("int64")
+        test_split = "test"
         if config.limit:
             x_train, y_train = x_train[: config.limit], y_train[: config.limit]
-            x_test, y_test = x_test[: config.limit], y_test[: config.limit]
+            if len(y_test) > config.limit:  # a quick run is scored quickly, and its report says so
+                test_split = f"test: the first {config.limit} of {len(y_test)} examples (--limit {config.limit})"
+                x_test, y_test = x_test[: config.limit], y_test[: config.limit]
         x_train, y_train, x_val, y_val = split_validation(x_train, y_train, config.val_split, config.seed)
         return Prepared(x_train, y_train, x_val, y_val, x_test, y_test, tuple(x_train.shape[1:]),
-                        int(dataset.num_classes), list(dataset.class_names) if dataset.class_names else None)
+                        int(dataset.num_classes), list(dataset.class_names) if dataset.class_names else None,
+                        test_split=test_split)
 
-    def fit_data(self, prepared, config):
+    def fit_data(self, prepared, config, initial_epoch=0):
         y_train = self.targets(prepared.y_train, prepared.num_classes, config.loss)
         validation = None
         if prepared.x_val is not None:

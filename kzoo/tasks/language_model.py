@@ -11,10 +11,13 @@ from kzoo.tasks.vocab import CharVocab
 class LanguageModelTask(Task):
     """A character language model (the notes' synchronous many-to-many RNN) over a text dataset.
 
-    The text becomes token ids (:class:`kzoo.tasks.vocab.CharVocab`, ``--vocab``); the last ``val_split`` of it
-    (default 10%) is held out for the per-epoch ``val_perplexity`` and the final evaluation, which also
-    writes a generated sample. Each training epoch cuts the rest into ``seq_len``-token windows from a fresh
-    random offset, in a fresh random order; the target of each window is the window shifted by one token.
+    The text becomes token ids (:class:`kzoo.tasks.vocab.CharVocab`, ``--vocab``) and splits into three
+    consecutive parts: training text, then ``val_split`` of it (default 10%) for the per-epoch ``val_perplexity``
+    that picks the best checkpoint, then another ``val_split`` as the test text, used for nothing but the final
+    evaluation (which also writes a generated sample). ``--limit N`` keeps the first ``N`` characters of the
+    training text only; validation and test text stay whole. Each training epoch cuts the training text into
+    ``seq_len``-token windows from a fresh random offset, in a fresh random order; the target of each window is
+    the window shifted by one token.
     """
 
     name = names.LANGUAGE_MODEL
@@ -34,19 +37,26 @@ class LanguageModelTask(Task):
         if not config.val_split:
             raise OptionError("A language model needs held-out text for its perplexity: val_split must be > 0. "
                               f"Received: val_split={config.val_split!r}.")
-        text = dataset.text[: config.limit] if config.limit else dataset.text
-        split = int(len(text) * (1 - config.val_split))
-        self.vocab = CharVocab.build(config.vocab, text[:split])
-        train, held_out = self.vocab.encode(text[:split]), self.vocab.encode(text[split:])
-        for part, ids in (("training", train), ("held-out", held_out)):
-            if len(ids) < 2 * config.seq_len + 1:
-                raise DataError(f"The {part} text of {dataset.name!r} has {len(ids)} characters; seq_len="
+        if config.val_split >= 0.5:
+            raise OptionError("A language model holds out val_split of its text for validation and as much again "
+                              f"for the test: val_split must be < 0.5. Received: val_split={config.val_split!r}.")
+        text = dataset.text
+        val_start = int(len(text) * (1 - 2 * config.val_split))
+        test_start = int(len(text) * (1 - config.val_split))
+        train_text = text[:val_start][: config.limit] if config.limit else text[:val_start]
+        self.vocab = CharVocab.build(config.vocab, train_text)
+        parts = {"training": train_text, "validation": text[val_start:test_start], "test": text[test_start:]}
+        ids = {part: self.vocab.encode(chunk) for part, chunk in parts.items()}
+        for part, tokens in ids.items():
+            if len(tokens) < 2 * config.seq_len + 1:
+                raise DataError(f"The {part} text of {dataset.name!r} has {len(tokens)} characters; seq_len="
                                 f"{config.seq_len} needs at least {2 * config.seq_len + 1}. Use more text or a "
                                 f"smaller --seq-len.")
         from kzoo.tasks.samplers import windows
 
-        x_val, y_val = windows(held_out, config.seq_len)
-        return Prepared(train, None, x_val, y_val, x_val, y_val, (config.seq_len,), None,
+        x_val, y_val = windows(ids["validation"], config.seq_len)
+        x_test, y_test = windows(ids["test"], config.seq_len)
+        return Prepared(ids["training"], None, x_val, y_val, x_test, y_test, (config.seq_len,), None,
                         extra={"vocab_kind": self.vocab.kind, "vocab_tokens": self.vocab.tokens})
 
     def build_kwargs(self, prepared, config):
@@ -59,10 +69,11 @@ class LanguageModelTask(Task):
         return {**config.options, "input_shape": prepared.input_shape, "num_classes": None, "head": "lm",
                 "vocab_size": len(self.vocab)}
 
-    def fit_data(self, prepared, config):
+    def fit_data(self, prepared, config, initial_epoch=0):
         from kzoo.tasks.samplers import WindowBatches
 
-        batches = WindowBatches(prepared.x_train, config.seq_len, config.batch_size, seed=config.seed)
+        batches = WindowBatches(prepared.x_train, config.seq_len, config.batch_size, seed=config.seed,
+                                first_epoch=initial_epoch)
         return FitData(batches, None, (prepared.x_val, prepared.y_val), batches.samples)
 
     def loss(self, name):

@@ -6,7 +6,7 @@ Training data drawn afresh every epoch is a ``keras.utils.PyDataset`` (every bac
   and in a new order each epoch (d2l's "random sampling");
 * :class:`PairBatches`: balanced similar/dissimilar image pairs of a Siamese network, new pairs each epoch.
 
-Both are seeded: epoch ``e`` of a run with seed ``s`` always sees the same batches.
+Both are seeded: epoch ``e`` of a run with seed ``s`` always sees the same batches, also after a resume.
 """
 
 import keras
@@ -59,12 +59,15 @@ def make_pairs(labels, count, rng):
 
 
 class _EpochBatches(keras.utils.PyDataset):
-    """Batches of arrays that :meth:`draw` renews at the start of the run and after every epoch."""
+    """Batches of arrays drawn for each epoch from a generator seeded by ``(seed, epoch)``.
 
-    def __init__(self, batch_size, seed):
+    A run resumed at epoch ``k`` passes ``first_epoch=k`` and draws what the uninterrupted run drew at epoch ``k``.
+    """
+
+    def __init__(self, batch_size, seed, first_epoch=0):
         super().__init__()
         self.batch_size, self.seed = batch_size, seed
-        self.epoch = 0
+        self.epoch = first_epoch
         self.draw(np.random.default_rng([seed, self.epoch]))
 
     def draw(self, rng):
@@ -91,12 +94,13 @@ class WindowBatches(_EpochBatches):
         seq_len: tokens per window.
         batch_size: windows per batch.
         seed: the run's seed.
+        first_epoch: the epoch the run starts at (``> 0`` on a resume).
     """
 
-    def __init__(self, ids, seq_len, batch_size, seed=0):
+    def __init__(self, ids, seq_len, batch_size, seed=0, first_epoch=0):
         self.ids, self.seq_len = np.asarray(ids), seq_len
         self._count = (len(self.ids) - seq_len) // seq_len  # windows at any offset in [0, seq_len)
-        super().__init__(batch_size, seed)
+        super().__init__(batch_size, seed, first_epoch)
 
     @property
     def samples(self):
@@ -121,12 +125,13 @@ class PairBatches(_EpochBatches):
         batch_size: pairs per batch.
         seed: the run's seed.
         pairs: pairs per epoch (default: one per image).
+        first_epoch: the epoch the run starts at (``> 0`` on a resume).
     """
 
-    def __init__(self, images, labels, batch_size, seed=0, pairs=None):
+    def __init__(self, images, labels, batch_size, seed=0, pairs=None, first_epoch=0):
         self.images, self.labels = images, np.asarray(labels)
         self._count = pairs or len(self.labels)
-        super().__init__(batch_size, seed)
+        super().__init__(batch_size, seed, first_epoch)
 
     @property
     def samples(self):

@@ -15,8 +15,13 @@ class SiameseTask(Task):
 
     Training pairs are drawn afresh every epoch, half similar (label 1) and half dissimilar (label 0)
     (:class:`kzoo.tasks.samplers.PairBatches`); validation uses fixed seeded pairs of the held-out images.
-    The final evaluation scores ``test_pairs`` fixed balanced test pairs by the pair verification accuracy at
-    the best distance threshold, and plots the test set's embeddings in 2-D (PCA) as ``embedding.png``.
+    The final evaluation chooses the distance threshold that separates the validation pairs best (the training
+    pairs when ``val_split`` is 0; the report names which), then scores ``test_pairs`` fixed balanced test pairs
+    by the pair verification accuracy at that threshold, and plots the test set's embeddings in 2-D (PCA) as
+    ``embedding.png``.
+
+    Attributes:
+        threshold_images: ``(name, images, labels)`` the threshold is chosen on, set by :meth:`prepare`.
     """
 
     name = names.METRIC_LEARNING
@@ -26,6 +31,7 @@ class SiameseTask(Task):
     def __init__(self):
         self.margin = 1.0
         self.embedding = None
+        self.threshold_images = None
 
     def prepare(self, dataset, config):
         if dataset.task != names.IMAGE_CLASSIFICATION:
@@ -35,13 +41,18 @@ class SiameseTask(Task):
             raise OptionError("--augment applies to single-image models; a Siamese network takes pairs.")
         prepared = ClassificationTask().prepare(dataset, config)
         self.margin = config.margin
+        if prepared.x_val is not None:
+            self.threshold_images = ("validation", prepared.x_val, prepared.y_val)
+        else:
+            self.threshold_images = ("training", prepared.x_train, prepared.y_train)
         prepared.num_classes = None  # the model outputs a distance, not classes
         return prepared
 
-    def fit_data(self, prepared, config):
+    def fit_data(self, prepared, config, initial_epoch=0):
         from kzoo.tasks.samplers import PairBatches, make_pairs
 
-        batches = PairBatches(prepared.x_train, prepared.y_train, config.batch_size, seed=config.seed)
+        batches = PairBatches(prepared.x_train, prepared.y_train, config.batch_size, seed=config.seed,
+                              first_epoch=initial_epoch)
         validation = None
         if prepared.x_val is not None:
             left, right, same = make_pairs(prepared.y_val, len(prepared.y_val), np.random.default_rng(config.seed))
@@ -56,21 +67,32 @@ class SiameseTask(Task):
         return ContrastiveLoss(margin=self.margin)
 
     def evaluate(self, model, x, y, *, class_names=None, batch_size=256, loss="contrastive"):
-        """Pair verification accuracy at the best threshold on fixed balanced test pairs, and the embedding."""
-        from kzoo.tasks.samplers import make_pairs
-
-        y = np.asarray(y).astype("int64")
-        left, right, same = make_pairs(y, min(self.test_pairs, 2 * len(y)), np.random.default_rng(1234))
+        """Pair verification accuracy on fixed balanced test pairs at the threshold chosen on validation pairs."""
         encoder = model.get_layer("encoder")
-        embeddings = predict_proba(encoder, x, batch_size)
-        distance = np.sqrt(np.maximum(np.sum((embeddings[left] - embeddings[right]) ** 2, axis=-1), 1e-7))
-        accuracy, threshold = best_threshold(distance, same)
+        chosen_on, x_threshold, y_threshold = self.threshold_images
+        distance, same, _ = self._pair_distances(encoder, x_threshold, y_threshold, batch_size, seed=4321)
+        threshold_accuracy, threshold = best_threshold(distance, same)
+        distance, same, embeddings = self._pair_distances(encoder, x, y, batch_size, seed=1234)
+        accuracy = float(np.mean((distance <= threshold) == (same == 1)))
         contrastive = same * distance ** 2 + (1 - same) * np.maximum(self.margin - distance, 0) ** 2
+        y = np.asarray(y).astype("int64")
         self.embedding = (pca_2d(embeddings), y, class_names)
         return {"samples": int(len(same)), "loss": round(float(contrastive.mean()), 6),
                 "pair_accuracy": round(accuracy, 6), "threshold": round(threshold, 6),
+                "threshold_chosen_on": f"{chosen_on} pairs",
+                f"{chosen_on}_pair_accuracy": round(threshold_accuracy, 6),
                 "mean_distance_similar": round(float(distance[same == 1].mean()), 6),
                 "mean_distance_dissimilar": round(float(distance[same == 0].mean()), 6)}
+
+    def _pair_distances(self, encoder, x, y, batch_size, seed):
+        """Embedding distances of fixed seeded balanced pairs of ``x``, their labels, and the embeddings."""
+        from kzoo.tasks.samplers import make_pairs
+
+        left, right, same = make_pairs(np.asarray(y).astype("int64"), min(self.test_pairs, 2 * len(y)),
+                                       np.random.default_rng(seed))
+        embeddings = predict_proba(encoder, x, batch_size)
+        distance = np.sqrt(np.maximum(np.sum((embeddings[left] - embeddings[right]) ** 2, axis=-1), 1e-7))
+        return distance, same, embeddings
 
     def save_plots(self, report, run_dir):
         if self.embedding is not None:

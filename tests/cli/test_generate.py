@@ -6,8 +6,9 @@ import pytest
 
 from kzoo_cli.main import cli
 
-LM = ["--task", "lm", "--epochs", "1", "--limit", "5000", "--seq-len", "16", "--batch-size", "32", "-q",
-      "-o", "units=16"]
+# --limit shortens only the training text; a small --val-split keeps the validation and test texts short too
+LM = ["--task", "lm", "--epochs", "1", "--limit", "5000", "--val-split", "0.02", "--seq-len", "16", "--batch-size",
+      "32", "-q", "-o", "units=16"]
 
 
 @pytest.fixture(scope="module")

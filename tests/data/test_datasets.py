@@ -13,7 +13,7 @@ from kzoo.data import Dataset, builtin, dataset_info, list_datasets, load_datase
 from kzoo.data.idx import write_idx
 from kzoo.errors import DataError, UnknownNameError
 
-SHARED = Path("/work/shared/datasets")
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"  # ../shared beside the repository
 FASHION = SHARED / "fashion-mnist"
 needs_fashion = pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").is_file(),
                                    reason="reference Fashion-MNIST not on this machine")

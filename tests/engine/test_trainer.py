@@ -27,7 +27,7 @@ def test_run_folder_holds_everything(trained_run):
                  "metrics.csv", "curves.png", "confusion_matrix.png", "metrics.json", "state.json"):
         assert (run / name).exists(), name
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["samples"] == 600 and 0.0 <= metrics["accuracy"] <= 1.0
+    assert metrics["samples"] == 600 and metrics["accuracy"] == pytest.approx(_predicted_accuracy(run, 600), abs=1e-6)
     assert len(metrics["confusion_matrix"]) == 10 and sum(map(sum, metrics["confusion_matrix"])) == 600
     assert result["accuracy"] == metrics["accuracy"]
     import yaml
@@ -173,4 +173,16 @@ def test_config_file_and_explicit_arguments(tmp_path):
 @pytest.mark.parametrize("loss", ["cce", "mse", "mae"])
 def test_losses_by_name_and_regularisation(tmp_path, loss):
     result = kzoo.train("mlp", epochs=1, loss=loss, l2=1e-4, l1=1e-5, output=str(tmp_path / loss), **SMALL)
-    assert 0.0 <= result["accuracy"] <= 1.0
+    assert result["accuracy"] == pytest.approx(_predicted_accuracy(tmp_path / loss, 600), abs=1e-6)
+    names = {"cce": "categorical_crossentropy", "mse": "mean_squared_error", "mae": "mean_absolute_error"}
+    assert kzoo.load_model(str(tmp_path / loss / "last.keras")).loss.name == names[loss]
+
+
+def _predicted_accuracy(run, count):
+    """Accuracy of the run's best checkpoint on the first ``count`` test images, by Keras's own predict."""
+    from kzoo.data import load_dataset
+
+    data = load_dataset("mnist_embedded")
+    model = kzoo.load_model(str(run / "best.keras"))
+    probs = model.predict(data.x_test[:count].astype("float32")[..., None] / 255.0, verbose=0)
+    return float(np.mean(probs.argmax(axis=1) == data.y_test[:count]))

@@ -18,9 +18,25 @@ def canonical():
     return kzoo.create_model("googlenet")
 
 
+def _conv(kernel, channels_in, channels_out):
+    return kernel * kernel * channels_in * channels_out + channels_out
+
+
+# Szegedy et al. 2014, Table 1: input channels, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj
+PAPER_TABLE = [(192, 64, 96, 128, 16, 32, 32), (256, 128, 128, 192, 32, 96, 64), (480, 192, 96, 208, 16, 48, 64),
+               (512, 160, 112, 224, 24, 64, 64), (512, 128, 128, 256, 24, 64, 64), (512, 112, 144, 288, 32, 64, 64),
+               (528, 256, 160, 320, 32, 128, 128), (832, 256, 160, 320, 32, 128, 128),
+               (832, 384, 192, 384, 48, 128, 128)]
+
+
 def test_params_at_canonical_config(canonical):
+    """The paper's layer table, counted by hand: stem, nine Inception blocks, the 1000-way classifier."""
+    stem = _conv(7, 3, 64) + _conv(1, 64, 64) + _conv(3, 64, 192)
+    inception = sum(_conv(1, c, n1) + _conv(1, c, r3) + _conv(3, r3, n3) + _conv(1, c, r5) + _conv(5, r5, n5)
+                    + _conv(1, c, pool) for c, n1, r3, n3, r5, n5, pool in PAPER_TABLE)
+    expected = stem + inception + 1024 * 1000 + 1000
     assert canonical.input_shape == (None, 224, 224, 3)
-    assert trainable_count(canonical) == kzoo.model_info("googlenet")["params"] == 6_998_552
+    assert trainable_count(canonical) == expected == kzoo.model_info("googlenet")["params"]
 
 
 def test_channel_chain_and_sizes(canonical):

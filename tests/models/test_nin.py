@@ -12,9 +12,14 @@ from kzoo.testing import trainable_count
 
 
 def test_params_at_canonical_config():
+    """By hand from the layout (d2l, Lin et al. 2014): each NiN block is a k x k convolution and two 1x1 ones."""
+    def nin_block(kernel, channels_in, filters):
+        return kernel * kernel * channels_in * filters + filters + 2 * (filters * filters + filters)
+
+    expected = nin_block(11, 3, 96) + nin_block(5, 96, 256) + nin_block(3, 256, 384) + nin_block(3, 384, 1000)
     model = kzoo.create_model("nin")
     assert model.input_shape == (None, 224, 224, 3)
-    assert trainable_count(model) == kzoo.model_info("nin")["params"] == 7_439_608
+    assert trainable_count(model) == expected == kzoo.model_info("nin")["params"]
 
 
 def test_small_input_is_resized_to_minimum_and_forward():

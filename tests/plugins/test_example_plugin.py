@@ -80,8 +80,10 @@ def test_build_load_and_missing_plugin(cli_runner, tmp_path):
 
 
 def test_train_evaluate_predict(cli_runner, tmp_path):
+    import numpy as np
     from PIL import Image
 
+    import kzoo
     from kzoo.data import load_dataset
 
     run_dir = str(tmp_path / "run")
@@ -89,8 +91,12 @@ def test_train_evaluate_predict(cli_runner, tmp_path):
         "-o", "alpha=0.25", "--output", run_dir)
     assert os.path.exists(os.path.join(run_dir, "best.keras")) or os.path.exists(os.path.join(run_dir, "last.keras"))
     report = json.loads(run(cli_runner, "evaluate", run_dir, "--limit", "100", "--json"))
-    assert 0.0 <= report["accuracy"] <= 1.0
+    data = load_dataset("mnist_embedded")
+    best = os.path.join(run_dir, "best.keras")
+    model = kzoo.load_model(best if os.path.exists(best) else os.path.join(run_dir, "last.keras"))
+    probs = model.predict(data.x_test[:100, ..., None].astype("float32") / 255.0, verbose=0)
+    assert report["accuracy"] == pytest.approx(float(np.mean(probs.argmax(axis=1) == data.y_test[:100])), abs=1e-6)
     image = str(tmp_path / "digit.png")
-    Image.fromarray(load_dataset("mnist_embedded").x_test[0]).save(image)
+    Image.fromarray(data.x_test[0]).save(image)
     predictions = json.loads(run(cli_runner, "predict", run_dir, image, "--json"))
     assert len(predictions[0]["top"]) == 3

@@ -11,7 +11,8 @@ from kzoo.tasks.samplers import windows
 from kzoo.tasks.vocab import CharVocab
 from kzoo.errors import DataError, OptionError
 
-TINY = dict(task="lm", epochs=1, limit=6000, seq_len=16, batch_size=32, quiet=True, options={"units": 16})
+TINY = dict(task="lm", epochs=1, limit=6000, val_split=0.02, seq_len=16, batch_size=32, quiet=True,
+            options={"units": 16})
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +100,51 @@ def test_lm_rejects_image_data_and_other_losses(tmp_path):
 def test_lm_needs_a_model_with_an_lm_head(tmp_path):
     with pytest.raises(OptionError, match="language-model head"):
         kzoo.train("lenet5", output=str(tmp_path / "a"), **{**TINY, "options": {}})
+
+
+def _config(**kwargs):
+    from kzoo.engine.config import DEFAULTS, TrainConfig
+
+    return TrainConfig(**{**DEFAULTS, "seq_len": 4, **kwargs})
+
+
+def test_test_text_is_the_last_part_and_used_for_nothing_else():
+    from kzoo.data import Dataset
+    from kzoo.tasks.language_model import LanguageModelTask
+
+    text = "".join(chr(ord("a") + i % 26) for i in range(1000))
+    prepared = LanguageModelTask().prepare(Dataset("abc", task="text", text=text), _config(val_split=0.1))
+    vocab = CharVocab.build("letters", "")
+    np.testing.assert_array_equal(prepared.x_train, vocab.encode(text[:800]))
+    np.testing.assert_array_equal(prepared.x_val[0], vocab.encode(text[800:804]))
+    np.testing.assert_array_equal(prepared.x_test[0], vocab.encode(text[900:904]))
+    np.testing.assert_array_equal(prepared.y_test[-1], vocab.encode(text[993:997]))
+    assert prepared.x_val.shape == prepared.x_test.shape == (24, 4) and prepared.test_split == "test"
+
+
+def test_limit_cuts_the_training_text_only():
+    from kzoo.data import Dataset
+    from kzoo.tasks.language_model import LanguageModelTask
+
+    text = "".join(chr(ord("a") + i % 26) for i in range(1000))
+    whole = LanguageModelTask().prepare(Dataset("abc", task="text", text=text), _config())
+    cut = LanguageModelTask().prepare(Dataset("abc", task="text", text=text), _config(limit=100))
+    assert len(cut.x_train) == 100 and len(whole.x_train) == 800
+    np.testing.assert_array_equal(cut.x_test, whole.x_test)
+    np.testing.assert_array_equal(cut.x_val, whole.x_val)
+
+
+@pytest.mark.slow
+def test_resumed_run_trains_on_the_windows_of_its_epoch(tmp_path):
+    """Two epochs in one go, and one epoch then --resume: the second epochs match (the sampler continued)."""
+    import csv
+
+    whole = tmp_path / "whole"
+    kzoo.train("gru", output=str(whole), **{**TINY, "epochs": 2})
+    part = tmp_path / "part"
+    kzoo.train("gru", output=str(part), **TINY)
+    kzoo.train(resume=str(part), epochs=2, quiet=True)
+    rows = [list(csv.DictReader(open(run / "metrics.csv"))) for run in (whole, part)]
+    assert [r["epoch"] for r in rows[1]] == ["0", "1"]
+    for key in ("loss", "val_loss", "perplexity"):
+        assert float(rows[1][1][key]) == pytest.approx(float(rows[0][1][key]), rel=1e-5), key

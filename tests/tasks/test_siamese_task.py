@@ -51,7 +51,8 @@ def test_siamese_training_reports_pair_accuracy_and_plots_embeddings(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("pair_accuracy", "threshold", "loss", "mean_distance_similar", "mean_distance_dissimilar"):
         assert key in metrics
-    assert 0.5 <= metrics["pair_accuracy"] <= 1.0 and metrics["samples"] == 600
+    assert metrics["threshold_chosen_on"] == "validation pairs" and "validation_pair_accuracy" in metrics
+    assert metrics["samples"] == 600 and metrics["split"] == "test: the first 300 of 10000 examples (--limit 300)"
     assert result["pair_accuracy"] == metrics["pair_accuracy"]
     assert (run / "embedding.png").exists() and not (run / "confusion_matrix.png").exists()
 
@@ -59,3 +60,44 @@ def test_siamese_training_reports_pair_accuracy_and_plots_embeddings(tmp_path):
 def test_siamese_rejects_other_losses(tmp_path):
     with pytest.raises(OptionError, match="contrastive"):
         kzoo.train("siamese", loss="sparse_cce", epochs=1, limit=100, quiet=True, output=str(tmp_path / "a"))
+
+
+def test_resumed_pair_batches_draw_what_the_uninterrupted_run_drew():
+    from kzoo.tasks.samplers import PairBatches, WindowBatches
+
+    images = np.zeros((60, 2, 2, 1), "float32")
+    labels = np.arange(60) % 3
+    uninterrupted = PairBatches(images, labels, batch_size=8, seed=5)
+    uninterrupted.on_epoch_end()
+    uninterrupted.on_epoch_end()
+    resumed = PairBatches(images, labels, batch_size=8, seed=5, first_epoch=2)
+    np.testing.assert_array_equal(resumed.left, uninterrupted.left)
+    np.testing.assert_array_equal(resumed.right, uninterrupted.right)
+    windows_run = WindowBatches(np.arange(500), 8, batch_size=4, seed=5)
+    windows_run.on_epoch_end()
+    np.testing.assert_array_equal(WindowBatches(np.arange(500), 8, batch_size=4, seed=5, first_epoch=1).x,
+                                  windows_run.x)
+
+
+def _identity_siamese():
+    """A Siamese model whose encoder passes a 1-D "image" through unchanged: embeddings are the inputs."""
+    import keras
+
+    encoder = keras.Sequential([keras.Input((1,)), keras.layers.Identity()], name="encoder")
+    left, right = keras.Input((1,), name="left"), keras.Input((1,), name="right")
+    return keras.Model({"left": left, "right": right}, keras.layers.Subtract()([encoder(left), encoder(right)]))
+
+
+def test_threshold_is_chosen_on_validation_pairs_and_test_accuracy_measured_at_it():
+    from kzoo.tasks.siamese import SiameseTask
+
+    task = SiameseTask()
+    # validation: classes at 0 and 10, so the best threshold is midway, about 5
+    labels = np.arange(200) % 2
+    task.threshold_images = ("validation", (labels * 10.0)[:, None].astype("float32"), labels)
+    # test: classes at 0 and 3; at a threshold of 5 every pair is called similar, so exactly half are right
+    # (a threshold chosen on these test pairs would separate them all: accuracy 1.0)
+    report = task.evaluate(_identity_siamese(), (labels * 3.0)[:, None].astype("float32"), labels)
+    assert 4.0 < report["threshold"] < 6.0 and report["threshold_chosen_on"] == "validation pairs"
+    assert report["validation_pair_accuracy"] == 1.0
+    assert report["pair_accuracy"] == 0.5 and report["samples"] == 400
