@@ -70,7 +70,7 @@ class TextClassificationTask(Task):
         return {**config.options, "input_shape": prepared.input_shape, "num_classes": prepared.num_classes,
                 "vocab_size": len(self.vocab)}
 
-    def fit_data(self, prepared, config):
+    def fit_data(self, prepared, config, initial_epoch=0):
         validation = (prepared.x_val, prepared.y_val) if prepared.x_val is not None else None
         return FitData(prepared.x_train, prepared.y_train, validation, len(prepared.y_train))
 

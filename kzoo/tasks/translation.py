@@ -92,7 +92,7 @@ class TranslationTask(Task):
         return {**config.options, "input_shape": prepared.input_shape, "num_classes": prepared.num_classes,
                 "source_vocab": len(self.source_vocab)}
 
-    def fit_data(self, prepared, config):
+    def fit_data(self, prepared, config, initial_epoch=0):
         validation = (prepared.x_val, prepared.y_val) if prepared.x_val is not None else None
         return FitData(prepared.x_train, prepared.y_train, validation, len(prepared.y_train))
 
