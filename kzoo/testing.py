@@ -69,14 +69,26 @@ def builder_defaults_match(name):
     return mismatches
 
 
+def token_limit(model, default=8):
+    """The exclusive upper bound of random token ids: at most ``default``, below every embedding's vocabulary."""
+    import keras
+
+    sizes = [layer.input_dim for layer in model._flatten_layers(include_self=False)
+             if isinstance(layer, keras.layers.Embedding)]
+    return min([default, *sizes])
+
+
 def random_inputs(model, batch_size=2, seed=0):
-    """Random data for each model input: floats in [0, 1), or integers below ``vocab_size`` for int inputs."""
+    """Random data for each model input: floats in [0, 1), or token ids below :func:`token_limit` for int inputs.
+
+    A model with several inputs gets a list in the order of ``model.inputs``.
+    """
     rng = np.random.default_rng(seed)
     arrays = []
     for tensor in model.inputs:
         shape = (batch_size, *[d for d in tensor.shape[1:]])
         if "int" in str(tensor.dtype):
-            arrays.append(rng.integers(0, 8, size=shape).astype("int32"))
+            arrays.append(rng.integers(0, token_limit(model), size=shape).astype("int32"))
         else:
             arrays.append(rng.random(shape, dtype=np.float32))
     return arrays[0] if len(arrays) == 1 else arrays

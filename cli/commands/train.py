@@ -47,8 +47,9 @@ def _model_options(ctx, param, values):
 @click.option("--task", type=click.Choice(["lm"]), default=None,
               help="Train a sequence model (rnn, gru, lstm) as a character language model (default data: timemachine).")
 @click.option("--seq-len", type=click.IntRange(min=1), help="Language model: characters per training window (default 64).")
-@click.option("--vocab", type=click.Choice(["letters", "chars"]),
-              help="Language model: letters (lowercase a-z and space, the default) or every character of the text.")
+@click.option("--vocab", type=click.Choice(["letters", "chars", "words"]),
+              help="Language model: letters (lowercase a-z and space, the default) or every character of the text; "
+                   "text classification: words (the default) or chars.")
 @click.option("--margin", type=click.FloatRange(min=0, min_open=True),
               help="Contrastive loss: distance beyond which dissimilar pairs cost nothing (default 1.0).")
 @click.option("--engine", type=click.Choice(["auto", "fit", "torch", "tf", "xla"]),

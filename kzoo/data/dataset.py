@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kzoo.errors import DataError
+from kzoo.tasks.names import CAPTIONING, TEXT_CLASSIFICATION, TRANSLATION
 from kzoo.tasks.names import DATASET_TASKS as TASKS
 
 
@@ -84,6 +85,9 @@ def validate_dataset(ds: Dataset, num_classes: int | None = None) -> None:
             received = "no text" if ds.text is None else f"{type(ds.text).__name__} of length {len(ds.text)}"
             raise DataError(f"{where} is a text dataset but holds {received}; it needs a non-empty string.")
         return
+    if ds.task in (TRANSLATION, TEXT_CLASSIFICATION, CAPTIONING):
+        _validate_paired(where, ds)
+        return
     for split in ("train", "test"):
         _validate_split(where, split, getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}"))
     if ds.x_train.shape[1:] != ds.x_test.shape[1:]:
@@ -131,3 +135,18 @@ def _validate_split(where, split, x, y):
     if y.dtype.kind not in "ui":
         raise DataError(f"{where}: y_{split} must hold integer class indices. Received: dtype {y.dtype}; "
                         "convert with y.astype('int64') if the values are whole numbers.")
+
+
+def _validate_paired(where, ds):
+    """Translation (strings to strings), text classification (strings to labels), captioning (images to strings)."""
+    for split in ("train", "test"):
+        x, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
+        if x is None or y is None or len(x) == 0:
+            raise DataError(f"{where} has an empty or missing {split} split; a {ds.task} dataset needs both.")
+        if len(x) != len(y):
+            raise DataError(f"{where}: the {split} split has {len(x)} inputs but {len(y)} targets.")
+        texts = [x] if ds.task != CAPTIONING else []
+        texts += [y] if ds.task != TEXT_CLASSIFICATION else []
+        for values in texts:
+            if not all(isinstance(v, str) and v.strip() for v in values):
+                raise DataError(f"{where}: every {split} text must be a non-empty string.")

@@ -11,7 +11,7 @@ OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
 LOSSES = ("sparse_cce", "cce", "mse", "mae", "bce", "contrastive")
 ENGINES = ("auto", "fit", "torch", "tf", "xla")
-VOCABS = ("letters", "chars")
+VOCABS = ("letters", "chars", "words")  # words: the token tasks (translation, captions, text classification)
 CACHES = ("none", "ram", "disk")
 
 

@@ -54,10 +54,12 @@ def _run_dir_of(path):
     return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
 
 
-def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_size=256, limit=0, backend=None):
+def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_size=256, limit=0, backend=None,
+             beam=1):
     """Score a run folder or ``.keras`` checkpoint on a dataset's test split (``kzoo evaluate``).
 
-    Without ``data``, the dataset recorded in the run's ``config.yaml`` is used.
+    Without ``data``, the dataset recorded in the run's ``config.yaml`` is used. A run of another task than
+    classification is scored by its task (perplexity, pair accuracy, BLEU, ...; ``beam`` for the decoders).
     """
     from kzoo.backend import set_backend
 
@@ -76,6 +78,14 @@ def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_
         raise DataError("This checkpoint has no run config naming its dataset; pass --data NAME.")
     data_dir = data_dir if data_dir is not None else (config.get("data_dir") if data == config.get("data") else None)
     model = load_model(run_or_checkpoint, trust=trust, compile=False)
+    if config.get("task_kind") not in (None, "classification"):
+        from kzoo.engine.inference import evaluate_run
+
+        report = evaluate_run(model, config, data=data, data_dir=data_dir, limit=limit, batch_size=batch_size,
+                              beam=beam)
+        report.update({"model": model.name, "data": data, "checkpoint": run_or_checkpoint,
+                       "task": config["task_kind"]})
+        return report
     dataset = load_dataset(data, data_dir=data_dir)
     if getattr(dataset, "task", "image_classification") != "image_classification":
         raise DataError(f"Dataset {data!r} holds {dataset.task} data; kzoo evaluate scores classifiers on labelled "

@@ -205,7 +205,8 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
 
         layer = cfg.load_yaml(config_file) if config_file else {}
         recipe = recipe_for(model_info(model_name), kwargs.get("task") or layer.get("task"),
-                            {**(layer.get("options") or {}), **(kwargs.get("options") or {})})
+                            {**(layer.get("options") or {}), **(kwargs.get("options") or {})},
+                            data=data or layer.get("data"))
         config = cfg.resolve(explicit, recipe=recipe, config_file=config_file)
         run_dir = None
 
@@ -349,8 +350,8 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
                    "best_epoch": checkpoint.state.get("best_epoch"), "epochs_done": checkpoint.state.get("epochs_done")})
     atomic_write(os.path.join(run_dir, "metrics.json"), lambda tmp: write_json(report, tmp))
     task.save_plots(report, run_dir)
-    headline = "  ".join(f"{k} {report[k]:.4f}" for k in ("accuracy", "loss", "perplexity", "pair_accuracy")
-                         if k in report)
+    headline = "  ".join(f"{k} {report[k]:.4f}" for k in ("accuracy", "loss", "perplexity", "pair_accuracy", "bleu",
+                                                          "exact_match") if k in report)
     console.print(f"[bold]{prepared.test_split}[/bold]  {headline}  (best epoch {report['best_epoch']}) -> {run_dir}",
                   highlight=False)
     return {"run_dir": run_dir, **report}

@@ -22,3 +22,21 @@ def inputs_for(spec, card, input_shape, *, min_size=1, image_size=None):
 
 def functional(inputs, outputs, name):
     return keras.Model(inputs, outputs, name=name)
+
+
+def image_backbone(name, input_shape, units):
+    """A registered image classifier cut at its ``logits`` layer (``units`` wide), as a model named ``encoder``."""
+    from kzoo import registry  # lazily: the registry is not a keras-only helper
+    from kzoo.errors import UnknownNameError
+
+    try:
+        backbone = registry.create_model(name, input_shape=input_shape, num_classes=units)
+    except UnknownNameError as exc:
+        raise ValueError(f"encoder must be small_cnn or a registered image classifier. {exc}") from None
+    try:
+        logits = backbone.get_layer("logits")
+    except ValueError:
+        raise ValueError(
+            f"encoder must be small_cnn or an image classifier with a 'logits' layer. Received: encoder={name!r}"
+        ) from None
+    return keras.Model(backbone.inputs, logits.output, name="encoder")

@@ -14,6 +14,11 @@ last returning only its final state, then ``classifier_head``. The canonical inp
 28x28 image read row by row as 28 steps of 28 features; an image ``(H, W, C)`` input becomes H steps of W*C
 features inside the graph (``kzoo.layers.sequence_inputs``).
 
+Text classification (the notes' "sentiment analysis"): with ``head="classify"`` and a one-axis
+``input_shape`` ``(steps,)``, the input is integer token ids (0 is padding), embedded by a trainable
+``Embedding(vocab_size, embedding_dim, mask_zero=True)``, so the recurrent layers skip the padding and the
+last layer's final state is that of the last real token (``kzoo.tasks.text_classification``).
+
 ``head="lm"`` is the notes' synchronous many-to-many model (sequence generation): the input is a sequence of
 integer token ids, shape ``(steps,)`` (default ``(35,)``), one-hot encoded over ``vocab_size`` tokens, and every
 step predicts a softmax over the vocabulary (output ``(batch, steps, vocab_size)``). A bidirectional network
@@ -46,7 +51,11 @@ MODEL_CARD = {
         "head": {"default": "classify", "choices": ["classify", "lm"],
                  "help": "classify: many-to-one classifier; lm: per-step softmax over vocab_size "
                          "(int token input, default input_shape (35,))"},
-        "vocab_size": {"default": 28, "min": 2, "help": "tokens of the one-hot input and output (head=lm only)"},
+        "vocab_size": {"default": 28, "min": 2,
+                       "help": "tokens of the one-hot input and output (head=lm), or of the embedded token input "
+                               "(head=classify with input_shape (steps,))"},
+        "embedding_dim": {"default": 64, "min": 1,
+                          "help": "size of the token embedding (head=classify with input_shape (steps,) only)"},
         "input_norm": {"default": True,
                        "help": "batch-normalise each input feature (head=classify): raw pixels in [0, 1] train "
                                "an LSTM markedly slower than standardised ones"},
@@ -107,6 +116,12 @@ def _lm_inputs(input_shape, vocab_size):
     return inputs, x
 
 
+def _token_inputs(shape, vocab_size, embedding_dim):
+    """Integer token ids ``(steps,)``, 0 for padding, through a masking trainable embedding."""
+    inputs = layers.Input(shape=shape, dtype="int32", name="input")
+    return inputs, layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
+
+
 def _recurrent(x, cell, index, units, bidirectional, return_sequences):
     kind, layer_class = _CELLS[cell]
     layer = layer_class(units, return_sequences=return_sequences, name=f"{kind}{index}")
@@ -116,14 +131,17 @@ def _recurrent(x, cell, index, units, bidirectional, return_sequences):
 
 
 def _create_rnn(name, cell, input_shape, num_classes, units=128, num_layers=1, bidirectional=False, dropout=0.0,
-                head="classify", vocab_size=28, input_norm=True):
+                head="classify", vocab_size=28, embedding_dim=64, input_norm=True):
     spec = SPECS[name]
     if num_layers < 1:
         raise ValueError(f"num_layers must be at least 1. Received: num_layers={num_layers}")
     if head == "classify":
-        inputs, x = sequence_inputs(input_shape, default_shape=_base.spec_value(spec, MODEL_CARD, "input_shape"))
-        if input_norm:
-            x = layers.BatchNormalization(name="input_norm")(x)
+        if input_shape is not None and len(input_shape) == 1:
+            inputs, x = _token_inputs(tuple(input_shape), vocab_size, embedding_dim)
+        else:
+            inputs, x = sequence_inputs(input_shape, default_shape=_base.spec_value(spec, MODEL_CARD, "input_shape"))
+            if input_norm:
+                x = layers.BatchNormalization(name="input_norm")(x)
         classes = _base.classes_for(spec, MODEL_CARD, num_classes)
     elif head == "lm":
         if bidirectional:

@@ -6,7 +6,12 @@ evaluates on the test split and draws its plots. One module per task:
 
 * :mod:`~kzoo.tasks.classification`: images, or images read row by row by sequence models;
 * :mod:`~kzoo.tasks.language_model`: a character language model over a text (``--task lm``);
-* :mod:`~kzoo.tasks.siamese`: metric learning, a Siamese network on pairs of images.
+* :mod:`~kzoo.tasks.siamese`: metric learning, a Siamese network on pairs of images;
+* :mod:`~kzoo.tasks.translation`: an encoder-decoder from source to target sentences (decoding in
+  :mod:`~kzoo.tasks.decoding`, word vocabularies in :mod:`~kzoo.tasks.tokens`, BLEU in
+  :mod:`~kzoo.tasks.text_metrics`);
+* :mod:`~kzoo.tasks.captioning`: an image to a caption (the same decoding);
+* :mod:`~kzoo.tasks.text_classification`: a sequence classifier given labelled texts (``--data sentiment``).
 
 Beside them: :mod:`~kzoo.tasks.names` (the task names model cards, datasets and runs share),
 :mod:`~kzoo.tasks.samplers` (token windows, image pairs, per-epoch batches) and :mod:`~kzoo.tasks.vocab`
@@ -17,9 +22,13 @@ from kzoo.errors import DataError
 from kzoo.tasks import names
 from kzoo.tasks.classification import ClassificationTask
 from kzoo.tasks.language_model import LanguageModelTask
+from kzoo.tasks.captioning import CaptioningTask
 from kzoo.tasks.siamese import SiameseTask
+from kzoo.tasks.text_classification import TextClassificationTask
+from kzoo.tasks.translation import TranslationTask
 
-__all__ = ["TASKS", "ClassificationTask", "LanguageModelTask", "SiameseTask", "recipe_for", "task_for", "task_name"]
+__all__ = ["TASKS", "CaptioningTask", "ClassificationTask", "LanguageModelTask", "SiameseTask", "TextClassificationTask",
+           "TranslationTask", "recipe_for", "task_class", "task_for", "task_name"]
 
 # a model card's task (or ``--task``) -> the task that trains it
 TASKS = {
@@ -27,22 +36,39 @@ TASKS = {
     names.SEQUENCE_CLASSIFICATION: ClassificationTask,
     names.LANGUAGE_MODEL: LanguageModelTask,
     names.METRIC_LEARNING: SiameseTask,
+    names.TRANSLATION: TranslationTask,
+    names.CAPTIONING: CaptioningTask,
+    names.TEXT_CLASSIFICATION: TextClassificationTask,  # a sequence classifier given labelled texts
 }
 
 
-def task_name(info, task=None, options=None):
-    """The task a run trains: ``--task``, else ``lm`` for ``-o head=lm``, else the model card's ``task``."""
+def task_name(info, task=None, options=None, data=None):
+    """The task a run trains: ``--task``, else ``lm`` for ``-o head=lm``, else ``text_classification`` for a
+    sequence classifier given a text-classification dataset, else the model card's ``task``."""
     if task:
         return task
     if (options or {}).get("head") == "lm":
         return names.LANGUAGE_MODEL
-    return info.get("task", names.IMAGE_CLASSIFICATION)
+    own = info.get("task", names.IMAGE_CLASSIFICATION)
+    if own == names.SEQUENCE_CLASSIFICATION and data and _dataset_task(data) == names.TEXT_CLASSIFICATION:
+        return names.TEXT_CLASSIFICATION
+    return own
 
 
-def recipe_for(info, task=None, options=None):
+def _dataset_task(data):
+    from kzoo.data import dataset_info
+    from kzoo.errors import UnknownNameError
+
+    try:
+        return dataset_info(data).get("task")
+    except UnknownNameError:  # reported with its suggestions when the dataset loads
+        return None
+
+
+def recipe_for(info, task=None, options=None, data=None):
     """The model's recipe with the task's defaults laid over it when the task is not the model's own."""
     recipe = dict(info.get("recipe") or {})
-    name = task_name(info, task, options)
+    name = task_name(info, task, options, data)
     if name != info.get("task") and name in TASKS:
         extra = TASKS[name].recipe
         recipe.update({k: v for k, v in extra.items() if k != "options"})
@@ -54,7 +80,15 @@ def recipe_for(info, task=None, options=None):
 
 def task_for(info, config):
     """The task object for a model (its spec's ``task``) and the user's ``--task``."""
-    name = task_name(info, config.task, config.options)
+    name = task_name(info, config.task, config.options, config.data)
     if name not in TASKS:
         raise DataError(f"kzoo cannot train task {name!r} yet. Known tasks: {', '.join(sorted(TASKS))}.")
     return TASKS[name]()
+
+
+def task_class(run_task):
+    """The task class of a run's ``task_kind`` (:data:`kzoo.tasks.names.RUN_TASKS`)."""
+    by_run = {task.name: task for task in TASKS.values()}
+    if run_task not in by_run:
+        raise DataError(f"Unknown run task {run_task!r}. Known: {', '.join(sorted(by_run))}.")
+    return by_run[run_task]

@@ -10,12 +10,16 @@ IMAGE_CLASSIFICATION = "image_classification"
 SEQUENCE_CLASSIFICATION = "sequence_classification"  # images read row by row by a sequence model
 LANGUAGE_MODEL = "lm"
 METRIC_LEARNING = "metric_learning"
-MODEL_TASKS = (IMAGE_CLASSIFICATION, SEQUENCE_CLASSIFICATION, LANGUAGE_MODEL, METRIC_LEARNING)
+TRANSLATION = "translation"  # an encoder-decoder: source sentences to target sentences
+CAPTIONING = "captioning"  # an image to a caption
+TEXT_CLASSIFICATION = "text_classification"  # labelled texts, read as tokens by a sequence classifier
+MODEL_TASKS = (IMAGE_CLASSIFICATION, SEQUENCE_CLASSIFICATION, LANGUAGE_MODEL, METRIC_LEARNING, TRANSLATION,
+               CAPTIONING, TEXT_CLASSIFICATION)
 
 # What a dataset holds (``Dataset.task``).
 TEXT = "text"
-DATASET_TASKS = (IMAGE_CLASSIFICATION, TEXT)
+DATASET_TASKS = (IMAGE_CLASSIFICATION, TEXT, TRANSLATION, TEXT_CLASSIFICATION, CAPTIONING)
 
 # What a run trained (``task_kind`` in its ``config.yaml``): image and sequence classification train alike.
 CLASSIFICATION = "classification"
-RUN_TASKS = (CLASSIFICATION, LANGUAGE_MODEL, METRIC_LEARNING)
+RUN_TASKS = (CLASSIFICATION, LANGUAGE_MODEL, METRIC_LEARNING, TRANSLATION, CAPTIONING, TEXT_CLASSIFICATION)

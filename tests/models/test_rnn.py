@@ -101,3 +101,17 @@ def test_language_model_defaults_and_checks():
         kzoo.create_model("lstm", head="lm", input_shape=(28, 28))
     with pytest.raises(OptionError, match="head='seq2seq'"):
         kzoo.create_model("lstm", head="seq2seq")
+
+
+@pytest.mark.parametrize("name", ["lstm", "bigru"])
+def test_token_input_classifies_text_and_skips_padding(name):
+    """An input_shape (steps,) reads token ids through a masking embedding: more padding, the same class scores."""
+    keras.utils.set_random_seed(0)
+    model = kzoo.create_model(name, input_shape=(6,), num_classes=2, vocab_size=12, embedding_dim=4, units=5)
+    longer = kzoo.create_model(name, input_shape=(9,), num_classes=2, vocab_size=12, embedding_dim=4, units=5)
+    longer.set_weights(model.get_weights())
+    tokens = np.array([[4, 5, 6, 7, 0, 0], [9, 0, 0, 0, 0, 0]], dtype="int32")
+    expected = keras.ops.convert_to_numpy(model(tokens))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(longer(np.pad(tokens, ((0, 0), (0, 3))))), expected,
+                               rtol=1e-5, atol=1e-6)
+    assert model.get_layer("embedding").mask_zero and "input_norm" not in [layer.name for layer in model.layers]
