@@ -82,19 +82,22 @@ def create_model_within_memory(name, *, input_shape=None, num_classes=None, avai
     from kzoo.registry import create_model
 
     set_backend()  # before keras is imported for the first time
-    from keras.src.backend.common import global_state
-    from keras.src.backend.common.stateless_scope import StatelessScope
-    from keras.src.backend.common.variables import initialize_all_variables
+    from kzoo.engine._keras_compat import discard_uninitialized_variables, initialize_all_variables, stateless_scope
 
+    weights = options.pop("weights", None)
     try:
-        with StatelessScope(initialize_variables=False):
+        with stateless_scope():
             model = create_model(name, input_shape=input_shape, num_classes=num_classes, **options)
         params = sum(math.prod(v.shape) for v in model.weights)
         shape = "x".join(str(d) for d in (model.inputs[0].shape[1:] if model.inputs else ()))
         _refuse_beyond(weight_bytes(model), f"{name} at input shape {shape} ({params:,} parameters)", available)
     except BaseException:
-        global_state.set_global_attribute("uninitialized_variables", [])  # never allocate what was refused
+        discard_uninitialized_variables()  # never allocate what was refused
         raise
+    if weights is not None:  # weights are read into allocated variables: build again, for real
+        discard_uninitialized_variables()
+        with out_of_memory_as_error(f"Building {name}"):
+            return create_model(name, input_shape=input_shape, num_classes=num_classes, weights=weights, **options)
     with out_of_memory_as_error(f"Building {name}"):
         initialize_all_variables()
     return model

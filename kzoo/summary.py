@@ -8,6 +8,7 @@ shapes alone, so they do not depend on the backend.
 import errno
 import math
 import os
+import tempfile
 
 from kzoo.errors import KzooError, ResourceError
 from kzoo.memory import create_model_within_memory
@@ -139,6 +140,11 @@ def _check_output(output, overwrite):
         raise KzooError(f"Cannot write {output}: the folder {folder} does not exist.")
     if not os.access(folder, os.W_OK):
         raise KzooError(f"Cannot write {output}: the folder {folder} is not writable.")
+    try:  # root passes os.access everywhere; /proc and read-only mounts still refuse a file
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise KzooError(f"Cannot write {output}: {exc.strerror or exc}.") from None
 
 
 def build(name, output, *, input_shape=None, num_classes=None, overwrite=False, **options):

@@ -20,28 +20,10 @@ import threading
 import keras
 import numpy as np
 
-from kzoo.data.image_folder import report_bad_image
+from kzoo.data.image_folder import decode_image, report_bad_image
 from kzoo.errors import DataError
 
 WORKERS = 2
-
-
-def decode_image(path, image_size, channels):
-    """One image file as uint8 ``(height, width, channels)``: first frame, converted, resized (bilinear)."""
-    from PIL import Image
-
-    height, width = image_size
-    with Image.open(path) as image:
-        image.seek(0)  # GIF, TIFF: the first frame
-        if image.mode in ("P", "PA") and "transparency" in image.info or image.mode in ("RGBA", "LA", "PA"):
-            image = image.convert("RGBA")
-            background = Image.new("RGBA", image.size, (0, 0, 0, 255))  # transparent -> black, as an MNIST blank
-            image = Image.alpha_composite(background, image)
-        image = image.convert("L" if channels == 1 else "RGB")
-        if image.size != (width, height):
-            image = image.resize((width, height), Image.BILINEAR)
-        array = np.asarray(image, dtype=np.uint8)
-    return array.reshape(height, width, channels)
 
 
 def cache_dir():

@@ -84,3 +84,27 @@ def py_dataset_adapter(dataset, shuffle=False):
     from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
 
     return PyDatasetAdapter(dataset, shuffle=shuffle)
+
+
+def stateless_scope():
+    """A scope where Keras builds variables without allocating them (``kzoo.memory`` sizes a model first).
+
+    Keras has no public way to build a model's shapes without its weights. Tests: tests/test_memory.py.
+    """
+    from keras.src.backend.common.stateless_scope import StatelessScope
+
+    return StatelessScope(initialize_variables=False)
+
+
+def discard_uninitialized_variables():
+    """Forget the variables a :func:`stateless_scope` left to initialise (a refused model is never allocated)."""
+    from keras.src.backend.common import global_state
+
+    global_state.set_global_attribute("uninitialized_variables", [])
+
+
+def initialize_all_variables():
+    """Allocate the variables a :func:`stateless_scope` deferred."""
+    from keras.src.backend.common.variables import initialize_all_variables as initialize
+
+    initialize()

@@ -151,7 +151,7 @@ def load_image(path, input_shape):
     """Read an image file as a float32 array shaped like the model input (grayscale/RGB, resized)."""
     from PIL import UnidentifiedImageError
 
-    from kzoo.data.pipeline import decode_image
+    from kzoo.data.image_folder import decode_image
 
     height, width, channels = input_shape
     try:

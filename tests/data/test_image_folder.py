@@ -88,7 +88,7 @@ FORMATS = {".png": "PNG", ".jpg": "JPEG", ".JPEG": "JPEG", ".bmp": "BMP", ".gif"
 
 
 def test_every_pillow_format_and_channels_rule(tmp_path):
-    from kzoo.data.pipeline import decode_image
+    from kzoo.data.image_folder import decode_image
 
     rng = np.random.default_rng(0)
     root = tmp_path / "formats"
@@ -115,7 +115,7 @@ def test_every_pillow_format_and_channels_rule(tmp_path):
 
 
 def test_decode_converts_like_pillow(tmp_path):
-    from kzoo.data.pipeline import decode_image
+    from kzoo.data.image_folder import decode_image
 
     rng = np.random.default_rng(1)
     rgb = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
