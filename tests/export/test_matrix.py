@@ -1,4 +1,8 @@
-"""Every registered model exports to ONNX and TF SavedModel and matches Keras there (``docs/export.md``)."""
+"""Every registered model exports to ONNX and TF SavedModel and matches Keras there (``docs/export.md``).
+
+About 20 minutes on 2 CPU cores (every model built, then exported and verified in onnxruntime and TensorFlow), so
+CI deselects it (``-m "not export_matrix"``); run it with ``python -m pytest -m export_matrix``.
+"""
 
 import os
 
@@ -12,6 +16,7 @@ EXTRA = {key: value for key, value in REPRESENTATIVE.items() if value[1]}
 
 
 @pytest.mark.slow
+@pytest.mark.export_matrix
 def test_every_registered_model_exports_to_onnx_and_saved_model(tmp_path):
     folder = str(tmp_path)
     sources = [build_small(name, {}, folder)[0] for name in kzoo.list_models()]
