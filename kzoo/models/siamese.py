@@ -58,24 +58,6 @@ def _small_cnn(input_shape, embedding_dim):
     return keras.Model(inputs, embedding, name="encoder")
 
 
-def _backbone(name, input_shape, embedding_dim):
-    """A registered image classifier cut at its ``logits`` layer (``embedding_dim`` units)."""
-    from kzoo import registry  # lazily: the registry is not a keras-only helper
-    from kzoo.errors import UnknownNameError
-
-    try:
-        backbone = registry.create_model(name, input_shape=input_shape, num_classes=embedding_dim)
-    except UnknownNameError as exc:
-        raise ValueError(f"encoder must be small_cnn or a registered image classifier. {exc}") from None
-    try:
-        logits = backbone.get_layer("logits")
-    except ValueError:
-        raise ValueError(
-            f"encoder must be small_cnn or an image classifier with a 'logits' layer. Received: encoder={name!r}"
-        ) from None
-    return keras.Model(backbone.inputs, logits.output, name="encoder")
-
-
 def _create_siamese(name, input_shape, num_classes, encoder="small_cnn", embedding_dim=64):
     spec = SPECS[name]
     if num_classes is not None:
@@ -85,7 +67,7 @@ def _create_siamese(name, input_shape, num_classes, encoder="small_cnn", embeddi
         shared = _small_cnn(input_shape, embedding_dim)
     else:
         shape = input_shape if input_shape is not None else _base.spec_value(spec, MODEL_CARD, "input_shape")
-        shared = _backbone(encoder, shape, embedding_dim)
+        shared = _base.image_backbone(encoder, shape, embedding_dim)
     image_shape = tuple(shared.inputs[0].shape[1:])
     left = layers.Input(shape=image_shape, name="left")
     right = layers.Input(shape=image_shape, name="right")
