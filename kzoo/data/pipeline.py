@@ -1,7 +1,7 @@
 """The streaming pipeline: image files decoded, resized and augmented in background workers, batch by batch.
 
 :class:`ImageBatches` is a ``keras.utils.PyDataset``: ``keras.Model.fit`` (every backend) and kzoo's torch
-engine (:mod:`kzoo.engine.torch_fast`) draw its batches through Keras's enqueuer, which runs ``workers``
+engine (:mod:`kzoo.engine.torch_loop`) draw its batches through Keras's enqueuer, which runs ``workers``
 threads (Pillow decodes and resizes outside the GIL) and keeps ``max_queue_size`` batches ready while the model
 trains. Only the batches in flight are in memory, whatever the folder's size; ``cache="ram"`` keeps the decoded
 uint8 images for later epochs, ``cache="disk"`` keeps them in a memory-mapped file under

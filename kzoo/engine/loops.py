@@ -105,12 +105,12 @@ class XlaFitLoop(TensorflowLoop):
 
 
 class TorchLoop:
-    """The torch backend's fast loop (``kzoo.engine.torch_fast``), imported only when it is chosen."""
+    """The torch backend's fast loop (``kzoo.engine.torch_loop``), imported only when it is chosen."""
 
     name = "torch"
 
     def __new__(cls):
-        from kzoo.engine.torch_fast import TorchLoop as Loop
+        from kzoo.engine.torch_loop import FastTorchLoop as Loop
 
         return Loop()
 

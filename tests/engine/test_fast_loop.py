@@ -1,4 +1,4 @@
-"""The torch engine (``kzoo.engine.torch_fast``) trains to the same result as ``fit``; fallbacks say why.
+"""The torch engine (``kzoo.engine.torch_loop``) trains to the same result as ``fit``; fallbacks say why.
 
 Correctness only: nothing here is timed (throughput lives in ``benchmarks/train_throughput.py``).
 """
@@ -63,7 +63,7 @@ def test_auto_uses_the_torch_engine_and_resume_works(tmp_path):
 def test_compiled_graph_computes_what_the_keras_model_computes(name, options):
     import torch
 
-    from kzoo.engine.torch_fast import compile_graph
+    from kzoo.engine.torch_graph import compile_graph
 
     net = _compiled(name, **options)
     graph = compile_graph(net)
@@ -87,7 +87,7 @@ def test_other_families_compute_the_same_with_keras_fallbacks(name):
     """Layers without a native kernel (Resizing, Bidirectional, strided "same" convs) run as Keras layers."""
     import torch
 
-    from kzoo.engine.torch_fast import compile_graph
+    from kzoo.engine.torch_graph import compile_graph
 
     shape = (28, 28) if name == "bilstm" else (32, 32, 3)
     net = kzoo.create_model(name, input_shape=shape, num_classes=5)
@@ -103,7 +103,7 @@ def test_other_families_compute_the_same_with_keras_fallbacks(name):
 def test_batch_norm_updates_the_moving_statistics_like_keras(shape):
     import torch
 
-    from kzoo.engine.torch_fast import compile_graph
+    from kzoo.engine.torch_graph import compile_graph
 
     inputs = keras.Input(shape[1:])
     outputs = keras.layers.BatchNormalization(momentum=0.9, name="bn")(inputs)
@@ -127,13 +127,13 @@ def test_batch_norm_updates_the_moving_statistics_like_keras(shape):
 def test_fused_adam_is_keras_adam(schedule):
     import torch
 
-    from kzoo.engine.torch_fast import FusedAdam, KerasApply, optimizer_step
+    from kzoo.engine.torch_optim import FusedAdam, KerasApply, optimizer_step
 
     def make():
         lr = keras.optimizers.schedules.CosineDecay(0.01, 10) if schedule else 0.01
         return keras.optimizers.Adam(lr)
 
-    from kzoo.engine.torch_fast import restride
+    from kzoo.engine.torch_graph import restride
 
     def small():
         inputs = keras.Input((6, 6, 2))
@@ -182,7 +182,7 @@ def _train_like_fit(build, epochs=3, optimizer=lambda: keras.optimizers.Adam(0.0
     """Train one model with ``fit`` and a copy (same initial weights) with the torch engine, one full batch per
     epoch (so the shuffles do not matter); the two must report the same losses and end with the same weights."""
     from kzoo.engine.loops import seed_everything
-    from kzoo.engine.torch_fast import TorchLoop
+    from kzoo.engine.torch_loop import FastTorchLoop as TorchLoop
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 6)).astype("float32") * 2, rng.integers(0, 3, 40)
@@ -243,7 +243,7 @@ def test_other_optimizers_and_regularizers_stay_exact():
     the torch engine applies the Keras optimizer itself and matches ``fit`` step for step."""
     from types import SimpleNamespace
 
-    from kzoo.engine.torch_fast import KerasApply, optimizer_step
+    from kzoo.engine.torch_optim import KerasApply, optimizer_step
     from kzoo.engine.trainer import apply_kernel_regularization, make_optimizer
 
     config = SimpleNamespace(lr=0.05, epochs=4, schedule="cosine", clipnorm=1.0, weight_decay=1e-2,
@@ -279,7 +279,7 @@ def test_the_torch_engine_falls_back_to_fit_with_a_message():
 def test_fused_adam_sees_restrided_kernels_as_flat_views_in_memory_order():
     import torch
 
-    from kzoo.engine.torch_fast import _memory_order, _same_order
+    from kzoo.engine.torch_optim import _memory_order, _same_order
 
     oihw = torch.arange(2 * 3 * 3 * 3, dtype=torch.float32).reshape(2, 3, 3, 3)
     hwio = oihw.permute(2, 3, 1, 0)  # a re-strided Keras kernel: HWIO shape, OIHW memory
@@ -294,7 +294,7 @@ def test_fused_adam_sees_restrided_kernels_as_flat_views_in_memory_order():
 
 @torch_only
 def test_no_training_sample_is_refused_as_fit_refuses_it():
-    from kzoo.engine.torch_fast import TorchLoop
+    from kzoo.engine.torch_loop import FastTorchLoop as TorchLoop
 
     x, y = np.zeros((0, 28, 28, 1), "float32"), np.zeros((0,), "int64")
     messages = []

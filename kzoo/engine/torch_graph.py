@@ -1,13 +1,10 @@
-"""The torch backend's fast training path: the same Keras model, the same weights, native torch kernels.
+"""The torch engine's graph compiler: a Keras functional model as a list of native torch calls.
 
-Two costs make ``keras.Model.fit`` on the torch backend slower than a hand-written PyTorch loop (measured in
-``docs/benchmarks.md``):
-
-* layers whose Keras-on-torch implementation is a chain of small ops where torch has one fused kernel:
-  ``BatchNormalization`` (moments + several elementwise ops instead of ``torch.batch_norm``), the recurrent
-  layers (a Python loop over time steps on CPU instead of ``torch.lstm``/``torch.gru``), plus the per-call
-  overhead of ``Layer.__call__`` (dtype policy, masking, name scopes) on every layer of every step;
-* the loop around the step: data adapters that convert NumPy batches, metric objects, per-batch host syncs.
+``keras.Model.fit`` on the torch backend is slower than a hand-written PyTorch loop partly because of the layers:
+some Keras-on-torch implementations are chains of small ops where torch has one fused kernel
+(``BatchNormalization``: moments + elementwise ops instead of ``torch.batch_norm``; the recurrent layers: a Python
+loop over time steps instead of ``torch.lstm``/``torch.gru``), and ``Layer.__call__`` (dtype policy, masking,
+name scopes) costs something on every layer of every step (measured in ``docs/benchmarks.md``).
 
 ``compile_graph`` walks a Keras functional model once and turns every node into a plain torch call on the
 layer's own variables (``variable.value`` is the ``torch.nn.Parameter`` the Keras optimizer updates). The
@@ -16,15 +13,10 @@ Keras model, and any layer without a native kernel here runs as the Keras layer 
 logical channels-last layout between layers; convolutions and pooling see a ``permute`` view of it, which is
 torch's ``channels_last`` memory format, so no layout copy is made.
 
-``TorchLoop`` (registered in ``kzoo.engine.loops``) trains with it: data as torch tensors, a seeded
-``torch.randperm`` shuffle, the objective ``fit`` computes (cross-entropy from the logits of the final float32
-softmax, plus, in training and validation alike, the losses layers add and the weight regularizers), the model's own
-compiled Keras optimizer (so learning-rate schedules, clipnorm, weight decay, ``optimizer.iterations`` and
-resumable checkpoints behave exactly as with ``fit``), loss and accuracy accumulated on the device, and the
-Keras callbacks (checkpoints, CSV log, early stopping, NaN guard, progress bar) called as ``fit`` calls them.
+The optimizer step is :mod:`kzoo.engine.torch_optim`, the batches :mod:`kzoo.engine.torch_feed` and the loop
+:mod:`kzoo.engine.torch_loop`.
 """
 
-import math
 import weakref
 
 import keras
@@ -310,7 +302,7 @@ def _keras_call(op):
     layer and its sublayers, so what they hold afterwards is what this call added.
     """
     if isinstance(op, keras.Model) and getattr(op, "_nodes_by_depth", None) is not None:
-        inner = Compiled(op, skip_head=False)  # its softmax is the output the outer graph goes on with
+        inner = CompiledGraph(op, skip_head=False)  # its softmax is the output the outer graph goes on with
 
         def call_model(args, kwargs, training):
             output, _, losses = inner.forward(args[0], training)
@@ -329,7 +321,11 @@ def _keras_call(op):
     return call
 
 
-class Compiled:
+# how a step of a compiled graph runs: a native torch function of its input tensor(s), or the Keras layer itself
+NATIVE, AS_KERAS = "native", "keras"
+
+
+class CompiledGraph:
     """A functional Keras model as a list of torch calls; ``forward`` returns ``(output, logits, losses)``.
 
     ``logits`` is the input of a final float32 ``Activation("softmax")`` (kzoo's classifier head), which the
@@ -369,10 +365,10 @@ class Compiled:
                     elif type(op) in (L.LSTM, L.GRU, L.SimpleRNN):
                         self.conv_kernels += [op.cell.kernel, op.cell.recurrent_kernel]
                     ins = id(single) if single is not None else [id(t) for t in arguments.args[0]]
-                    self.steps.append((0, fn, ins, outs))
+                    self.steps.append((NATIVE, fn, ins, outs))
                     self.native.append(op.name)
                 else:
-                    self.steps.append((1, _keras_call(op), arguments, outs))
+                    self.steps.append((AS_KERAS, _keras_call(op), arguments, outs))
                     self.fallback.append(f"{op.name} ({type(op).__name__})")
                 if skip_head and outs == [self.output_id] and single is not None and type(op) is L.Activation \
                         and op.activation is keras.activations.softmax and op.dtype_policy.compute_dtype == "float32":
@@ -382,7 +378,7 @@ class Compiled:
         values = {self.input_id: x}
         losses = []
         for kind, fn, ins, outs in self.steps:
-            if kind == 0:
+            if kind is NATIVE:
                 if training and self.logits_id is not None and outs == [self.output_id]:
                     continue  # the training step needs only the logits
                 y = fn(values[ins] if isinstance(ins, int) else [values[i] for i in ins], training)
@@ -405,311 +401,5 @@ def compile_graph(model):
     """The compiled form of ``model``, built once per model (it reads variables at call time, not now)."""
     compiled = _COMPILED.get(model)
     if compiled is None:
-        compiled = _COMPILED[model] = Compiled(model)
+        compiled = _COMPILED[model] = CompiledGraph(model)
     return compiled
-
-
-# -- the optimizer step -----------------------------------------------------------------------------------
-
-
-def _same_order(a, b):
-    """Whether two tensors of one shape lay their elements out in the same memory order."""
-    return all(sa == sb for sa, sb, n in zip(a.stride(), b.stride(), b.shape) if n > 1)
-
-
-def _memory_order(t):
-    """``t`` itself when contiguous, else a flat view of its elements in memory order (``t`` must be dense).
-
-    torch's fused Adam makes every non-contiguous tensor contiguous on the CPU (a strided copy: 5 ms for one
-    512x512x3x3 kernel stored OIHW under its HWIO shape vs 0.7 ms for the whole update); an elementwise
-    update does not care about the order, only that parameter, gradient and moments share it.
-    """
-    if t.is_contiguous():
-        return t
-    return t.as_strided((t.numel(),), (1,), t.storage_offset())
-
-
-class FusedAdam:
-    """Keras' Adam update in torch's fused kernel (one pass over memory instead of Keras' eight ``_foreach``).
-
-    It updates the Keras optimizer's own moment variables and ``iterations``, so checkpoints and resume are
-    unchanged. Keras puts epsilon outside the bias correction (``m / (sqrt(v) + eps)`` scaled by
-    ``sqrt(1 - b2^t) / (1 - b1^t)``); torch inside (``sqrt(v) / sqrt(1 - b2^t) + eps``); passing torch
-    ``eps / sqrt(1 - b2^t)`` makes the two the same update.
-    """
-
-    @staticmethod
-    def usable(optimizer):
-        from kzoo.engine._keras_compat import torch_adam_class
-
-        return (type(optimizer) is torch_adam_class() and not optimizer.amsgrad and not optimizer.weight_decay
-                and optimizer.clipnorm is None and optimizer.clipvalue is None and optimizer.global_clipnorm is None
-                and not optimizer.use_ema and not optimizer.gradient_accumulation_steps
-                and optimizer.loss_scale_factor is None and hasattr(torch, "_fused_adam_"))
-
-    def __init__(self, optimizer, variables):
-        if not optimizer.built:
-            optimizer.build(variables)
-        self.optimizer = optimizer
-        index = optimizer._get_variable_index
-        self.variables = variables
-        self.params = [v.value for v in variables]
-        self.m = [optimizer._momentums[index(v)].value for v in variables]
-        self.v = [optimizer._velocities[index(v)].value for v in variables]
-        self.t = int(optimizer.iterations.numpy())
-        device = self.m[0].device
-        self.step = torch.zeros((), dtype=torch.float32, device=device)
-        self.host_lr = device.type == "cpu"
-        self._flat = None  # flat memory-order views, made at the first step (after ``restride``)
-
-    def slots(self, variable):
-        index = self.optimizer._get_variable_index(variable)
-        return self.optimizer._momentums[index], self.optimizer._velocities[index]
-
-    def apply(self, grads):
-        opt = self.optimizer
-        self.t += 1
-        lr = opt._get_current_learning_rate()
-        if self.host_lr:
-            lr = float(lr)
-        else:  # on an accelerator: a device tensor (the kernel's tensor_lr overload), no host sync
-            lr = lr.value if hasattr(lr, "value") else torch.as_tensor(lr, device=self.step.device)
-            lr = lr.to(torch.float32)
-        self.step.fill_(self.t)
-        eps = opt.epsilon / math.sqrt(1.0 - opt.beta_2 ** self.t)
-        if self._flat is None:
-            self._flat = [[_memory_order(t) for t in group] for group in (self.params, self.m, self.v)]
-        params, m, v = self._flat
-        # the fused kernel walks memory in order: each gradient must share its parameter's memory order
-        # (autograd gives it that; a gradient from elsewhere may not), then goes in as the same flat view
-        grads = [_memory_order(g if _same_order(g, p) else torch.empty_like(p).copy_(g))
-                 for g, p in zip(grads, self.params)]
-        torch._fused_adam_(params, grads, m, v, [],
-                           [self.step] * len(grads), lr=lr, beta1=opt.beta_1, beta2=opt.beta_2, weight_decay=0.0,
-                           eps=eps, amsgrad=False, maximize=False)
-        opt.iterations.assign_add(1)
-
-
-class KerasApply:
-    """Any other optimizer: the compiled Keras optimizer's own ``apply``."""
-
-    def __init__(self, optimizer, variables):
-        self.optimizer, self.variables = optimizer, variables
-
-    def apply(self, grads):
-        self.optimizer.apply(grads, self.variables)
-
-
-def optimizer_step(optimizer, variables):
-    if any(v.constraint is not None for v in variables) or not FusedAdam.usable(optimizer):
-        return KerasApply(optimizer, variables)
-    return FusedAdam(optimizer, variables)
-
-
-# -- the loop ---------------------------------------------------------------------------------------------
-
-_LOSSES = {
-    "SparseCategoricalCrossentropy": "sparse_cce", "CategoricalCrossentropy": "cce",
-    "MeanSquaredError": "mse", "MeanAbsoluteError": "mae", "BinaryCrossentropy": "bce",
-}
-
-
-_LOSS_NAMES = {
-    "sparse_categorical_crossentropy": "sparse_cce", "categorical_crossentropy": "cce", "mse": "mse",
-    "mean_squared_error": "mse", "mae": "mae", "mean_absolute_error": "mae", "binary_crossentropy": "bce",
-}
-
-
-def _loss_kind(loss):
-    """``(kind, callable(y_true, y_pred) -> mean loss)`` for the compiled loss, or ``(None, None)``."""
-    if isinstance(loss, str):
-        kind = _LOSS_NAMES.get(loss)
-        fn = keras.losses.get(loss) if kind else None
-        return kind, (lambda y, p: fn(y, p).mean()) if kind else None
-    kind = _LOSSES.get(type(loss).__name__)
-    if kind is None or getattr(loss, "from_logits", False):
-        return None, None
-    return kind, loss
-
-
-def why_not(model):
-    """``None`` when ``TorchLoop`` can train ``model``, else the reason."""
-    if keras.backend.backend() != "torch":
-        return f"it needs the torch backend, not {keras.backend.backend()}"
-    if getattr(model, "_nodes_by_depth", None) is None:
-        return "it is not a functional model"
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        return "it has several inputs or outputs"
-    if len(model.outputs[0].shape) != 2:
-        return "its output is not one vector per sample"
-    if model.optimizer is None or getattr(model, "loss", None) is None:
-        return "it is not compiled"
-    if getattr(model.loss, "from_logits", False):
-        return "a from_logits loss is trained by fit"
-    if _loss_kind(model.loss)[0] is None:
-        return f"the {model.loss if isinstance(model.loss, str) else type(model.loss).__name__} loss is trained by fit"
-    for layer in model._flatten_layers(include_self=False):
-        if type(layer) is L.Masking or getattr(layer, "mask_zero", False):
-            return "it uses masks"
-    policies = {layer.dtype_policy.name for layer in model._flatten_layers(include_self=False)}
-    if keras.config.dtype_policy().name != "float32" or policies - {"float32"}:
-        return "mixed precision is trained by fit"
-    if getattr(model.optimizer, "loss_scale_factor", None) or getattr(model.optimizer, "gradient_accumulation_steps", None):
-        return "loss scaling / gradient accumulation is trained by fit"
-    return None
-
-
-class TorchLoop:
-    """A hand-written torch training loop over the Keras model (see the module docstring)."""
-
-    name = "torch"
-
-    def supports(self, model, config):
-        reason = why_not(model)
-        return reason is None, reason or ""
-
-    def run(self, model, x, y, *, validation_data, epochs, initial_epoch, batch_size, callbacks):
-        from kzoo.engine.kernels import accelerate
-
-        accelerate(model)  # layers that run as Keras layers (a Bidirectional LSTM) get the fused kernels too
-        device = keras.ops.zeros(()).device  # where Keras puts new tensors (its default device)
-        graph = compile_graph(model)
-        kind, loss_object = _loss_kind(model.loss)
-        feed = _Feed(x, y, batch_size, device)
-        steps = feed.steps
-        if feed.samples == 0:  # as fit: an epoch needs a step (and the epoch's logs one batch)
-            raise ValueError("num_samples should be a positive integer value, but got num_samples=0")
-        # host syncs: every batch on CPU (free: the CPU has already finished), ~20 per epoch on an accelerator
-        every = 1 if str(device).startswith("cpu") else max(1, steps // 20)
-
-        trainable = list(model.trainable_variables)
-        params = [v.value for v in trainable]  # the Parameters themselves: Keras assigns in place (copy_)
-        regularized = [v for v in trainable if getattr(v, "regularizer", None) is not None]
-        optimizer = optimizer_step(model.optimizer, trainable)
-        if isinstance(optimizer, FusedAdam):
-            slots = optimizer.slots
-            for kernel in graph.conv_kernels:
-                if kernel.trainable:
-                    restride(kernel, slots(kernel))
-
-        def compiled_loss(out, logits, yb):
-            if kind == "sparse_cce" and logits is not None:
-                return F.cross_entropy(logits, yb)
-            if kind == "cce" and logits is not None:
-                return -(yb * F.log_softmax(logits, dim=-1)).sum(-1).mean()
-            if out is None:
-                out = torch.softmax(logits, dim=-1)
-            return loss_object(yb, out)
-
-        def batch_loss(out, logits, added, yb):
-            """What ``Model.compute_loss`` adds up, in training and evaluation: the compiled loss, the
-            losses layers added in the forward pass and the weight regularizers (``model.losses``)."""
-            loss = compiled_loss(out, logits, yb)
-            extra = added + [v.regularizer(v.value) for v in regularized]
-            if not extra:
-                return loss
-            return torch.stack([loss] + [(t if t.is_floating_point() else t.float()).sum() for t in extra]).sum()
-
-        def correct(out, logits, yb):
-            pred = (logits if logits is not None else out).argmax(-1)
-            truth = yb if kind == "sparse_cce" else yb.argmax(-1)
-            return (pred == truth).sum()
-
-        history = keras.callbacks.History()
-        cbs = keras.callbacks.CallbackList(list(callbacks) + [history], model=model, epochs=epochs, steps=steps,
-                                           verbose=0)
-        model.stop_training = False
-        cbs.on_train_begin()
-        logs = {}
-        for epoch in range(initial_epoch, epochs):
-            cbs.on_epoch_begin(epoch)
-            totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss x samples, correct
-            seen = 0
-            for step, (xb, yb) in enumerate(feed.epoch()):
-                seen += len(yb)
-                out, logits, added = graph.forward(xb, True)
-                loss = batch_loss(out, logits, added, yb)
-                for p in params:
-                    p.grad = None
-                loss.backward()
-                grads = [p.grad for p in params]
-                with torch.no_grad():
-                    optimizer.apply(grads)
-                    totals[0].add_(loss.detach(), alpha=len(yb))
-                    totals[1].add_(correct(out, logits, yb))
-                if (step + 1) % every == 0 or step + 1 == steps:
-                    values = (totals / seen).tolist()
-                    logs = {"loss": values[0], "accuracy": values[1]}
-                    cbs.on_train_batch_end(step, logs)
-                    if model.stop_training:
-                        feed.close()
-                        break
-            values = (totals / seen).tolist()
-            logs = {"loss": values[0], "accuracy": values[1]}
-            if validation_data is not None:  # also after a NaN, as fit does (the CSV keeps its columns)
-                logs.update(self._validate(graph, validation_data, batch_size, batch_loss, correct, device))
-            cbs.on_epoch_end(epoch, logs)
-            if model.stop_training:
-                break
-        cbs.on_train_end(logs)
-        return history
-
-    @staticmethod
-    def _validate(graph, validation_data, batch_size, batch_loss, correct, device):
-        feed = (_Feed(validation_data, None, batch_size, device, shuffle=False) if _streamed(validation_data)
-                else _Feed(*validation_data, batch_size, device, shuffle=False))
-        totals = torch.zeros(2, dtype=torch.float64, device=device)
-        seen = 0
-        with torch.no_grad():
-            for xb, yb in feed.epoch():
-                out, logits, added = graph.forward(xb, False)
-                totals += torch.stack([batch_loss(out, logits, added, yb).double() * len(yb),
-                                       correct(out, logits, yb).double()])
-                seen += len(yb)
-        values = (totals / max(seen, 1)).tolist()
-        return {"val_loss": values[0], "val_accuracy": values[1]}
-
-
-def _streamed(x):
-    return isinstance(x, keras.utils.PyDataset)
-
-
-class _Feed:
-    """One epoch of ``(x, y)`` device batches: arrays copied to the device once and indexed there, or a
-    ``keras.utils.PyDataset`` (``y=None``) whose batches its background workers decode, copied as they come."""
-
-    def __init__(self, x, y, batch_size, device, shuffle=True):
-        self.device, self.batch_size, self.shuffle = device, batch_size, shuffle
-        self.adapter = None
-        if _streamed(x):
-            from kzoo.engine._keras_compat import py_dataset_adapter
-
-            self.adapter = py_dataset_adapter(x, shuffle=False)  # the dataset orders itself, seeded, per epoch
-            self.samples, self.steps = x.samples, len(x)
-        else:
-            self.X, self.Y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
-            self.samples = len(self.Y)
-            self.steps = -(-self.samples // batch_size)
-        self._open = False
-
-    def epoch(self):
-        if self.adapter is None:
-            n = self.samples
-            order = torch.randperm(n, device=self.device) if self.shuffle else None
-            for start in range(0, n, self.batch_size):
-                if order is None:
-                    yield self.X[start:start + self.batch_size], self.Y[start:start + self.batch_size]
-                else:
-                    idx = order[start:start + self.batch_size]
-                    yield self.X[idx], self.Y[idx]
-            return
-        self.adapter.on_epoch_begin()
-        self._open = True
-        for batch in self.adapter.get_numpy_iterator():
-            yield tuple(torch.as_tensor(a).to(self.device, non_blocking=True) for a in batch[:2])
-        self.close()
-
-    def close(self):
-        if self._open:
-            self._open = False
-            self.adapter.on_epoch_end()

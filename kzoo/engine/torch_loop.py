@@ -1,0 +1,180 @@
+"""The torch backend's fast training loop: the same Keras model, the same weights, native torch kernels.
+
+``FastTorchLoop`` (chosen through ``kzoo.engine.loops``) trains the model's compiled graph
+(:mod:`kzoo.engine.torch_graph`): data as torch tensors (:mod:`kzoo.engine.torch_feed`), a seeded shuffle, the
+objective ``fit`` computes (cross-entropy from the logits of the final float32 softmax, plus, in training and
+validation alike, the losses layers add and the weight regularizers), the model's own compiled Keras optimizer
+(:mod:`kzoo.engine.torch_optim`: learning-rate schedules, clipnorm, weight decay, ``optimizer.iterations`` and
+resumable checkpoints behave exactly as with ``fit``), loss and accuracy accumulated on the device, and the Keras
+callbacks (checkpoints, CSV log, early stopping, NaN guard, progress bar) called as ``fit`` calls them.
+"""
+
+import keras
+import torch
+import torch.nn.functional as F
+from keras import layers as L
+
+from kzoo.engine.torch_feed import DeviceBatches, streamed
+from kzoo.engine.torch_graph import compile_graph, restride
+from kzoo.engine.torch_optim import FusedAdam, optimizer_step
+
+_LOSSES = {
+    "SparseCategoricalCrossentropy": "sparse_cce", "CategoricalCrossentropy": "cce",
+    "MeanSquaredError": "mse", "MeanAbsoluteError": "mae", "BinaryCrossentropy": "bce",
+}
+
+
+_LOSS_NAMES = {
+    "sparse_categorical_crossentropy": "sparse_cce", "categorical_crossentropy": "cce", "mse": "mse",
+    "mean_squared_error": "mse", "mae": "mae", "mean_absolute_error": "mae", "binary_crossentropy": "bce",
+}
+
+
+def _loss_kind(loss):
+    """``(kind, callable(y_true, y_pred) -> mean loss)`` for the compiled loss, or ``(None, None)``."""
+    if isinstance(loss, str):
+        kind = _LOSS_NAMES.get(loss)
+        fn = keras.losses.get(loss) if kind else None
+        return kind, (lambda y, p: fn(y, p).mean()) if kind else None
+    kind = _LOSSES.get(type(loss).__name__)
+    if kind is None or getattr(loss, "from_logits", False):
+        return None, None
+    return kind, loss
+
+
+def why_not(model):
+    """``None`` when ``TorchLoop`` can train ``model``, else the reason."""
+    if keras.backend.backend() != "torch":
+        return f"it needs the torch backend, not {keras.backend.backend()}"
+    if getattr(model, "_nodes_by_depth", None) is None:
+        return "it is not a functional model"
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        return "it has several inputs or outputs"
+    if len(model.outputs[0].shape) != 2:
+        return "its output is not one vector per sample"
+    if model.optimizer is None or getattr(model, "loss", None) is None:
+        return "it is not compiled"
+    if getattr(model.loss, "from_logits", False):
+        return "a from_logits loss is trained by fit"
+    if _loss_kind(model.loss)[0] is None:
+        return f"the {model.loss if isinstance(model.loss, str) else type(model.loss).__name__} loss is trained by fit"
+    for layer in model._flatten_layers(include_self=False):
+        if type(layer) is L.Masking or getattr(layer, "mask_zero", False):
+            return "it uses masks"
+    policies = {layer.dtype_policy.name for layer in model._flatten_layers(include_self=False)}
+    if keras.config.dtype_policy().name != "float32" or policies - {"float32"}:
+        return "mixed precision is trained by fit"
+    if getattr(model.optimizer, "loss_scale_factor", None) or getattr(model.optimizer, "gradient_accumulation_steps", None):
+        return "loss scaling / gradient accumulation is trained by fit"
+    return None
+
+
+class FastTorchLoop:
+    """A hand-written torch training loop over the Keras model (see the module docstring)."""
+
+    name = "torch"
+
+    def supports(self, model, config):
+        reason = why_not(model)
+        return reason is None, reason or ""
+
+    def run(self, model, x, y, *, validation_data, epochs, initial_epoch, batch_size, callbacks):
+        from kzoo.engine.kernels import accelerate
+
+        accelerate(model)  # layers that run as Keras layers (a Bidirectional LSTM) get the fused kernels too
+        device = keras.ops.zeros(()).device  # where Keras puts new tensors (its default device)
+        graph = compile_graph(model)
+        kind, loss_object = _loss_kind(model.loss)
+        feed = DeviceBatches(x, y, batch_size, device)
+        steps = feed.steps
+        if feed.samples == 0:  # as fit: an epoch needs a step (and the epoch's logs one batch)
+            raise ValueError("num_samples should be a positive integer value, but got num_samples=0")
+        # host syncs: every batch on CPU (free: the CPU has already finished), ~20 per epoch on an accelerator
+        every = 1 if str(device).startswith("cpu") else max(1, steps // 20)
+
+        trainable = list(model.trainable_variables)
+        params = [v.value for v in trainable]  # the Parameters themselves: Keras assigns in place (copy_)
+        regularized = [v for v in trainable if getattr(v, "regularizer", None) is not None]
+        optimizer = optimizer_step(model.optimizer, trainable)
+        if isinstance(optimizer, FusedAdam):
+            slots = optimizer.slots
+            for kernel in graph.conv_kernels:
+                if kernel.trainable:
+                    restride(kernel, slots(kernel))
+
+        def compiled_loss(out, logits, yb):
+            if kind == "sparse_cce" and logits is not None:
+                return F.cross_entropy(logits, yb)
+            if kind == "cce" and logits is not None:
+                return -(yb * F.log_softmax(logits, dim=-1)).sum(-1).mean()
+            if out is None:
+                out = torch.softmax(logits, dim=-1)
+            return loss_object(yb, out)
+
+        def batch_loss(out, logits, added, yb):
+            """What ``Model.compute_loss`` adds up, in training and evaluation: the compiled loss, the
+            losses layers added in the forward pass and the weight regularizers (``model.losses``)."""
+            loss = compiled_loss(out, logits, yb)
+            extra = added + [v.regularizer(v.value) for v in regularized]
+            if not extra:
+                return loss
+            return torch.stack([loss] + [(t if t.is_floating_point() else t.float()).sum() for t in extra]).sum()
+
+        def correct(out, logits, yb):
+            pred = (logits if logits is not None else out).argmax(-1)
+            truth = yb if kind == "sparse_cce" else yb.argmax(-1)
+            return (pred == truth).sum()
+
+        history = keras.callbacks.History()
+        cbs = keras.callbacks.CallbackList(list(callbacks) + [history], model=model, epochs=epochs, steps=steps,
+                                           verbose=0)
+        model.stop_training = False
+        cbs.on_train_begin()
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch)
+            totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss x samples, correct
+            seen = 0
+            for step, (xb, yb) in enumerate(feed.epoch()):
+                seen += len(yb)
+                out, logits, added = graph.forward(xb, True)
+                loss = batch_loss(out, logits, added, yb)
+                for p in params:
+                    p.grad = None
+                loss.backward()
+                grads = [p.grad for p in params]
+                with torch.no_grad():
+                    optimizer.apply(grads)
+                    totals[0].add_(loss.detach(), alpha=len(yb))
+                    totals[1].add_(correct(out, logits, yb))
+                if (step + 1) % every == 0 or step + 1 == steps:
+                    values = (totals / seen).tolist()
+                    logs = {"loss": values[0], "accuracy": values[1]}
+                    cbs.on_train_batch_end(step, logs)
+                    if model.stop_training:
+                        feed.close()
+                        break
+            values = (totals / seen).tolist()
+            logs = {"loss": values[0], "accuracy": values[1]}
+            if validation_data is not None:  # also after a NaN, as fit does (the CSV keeps its columns)
+                logs.update(self._validate(graph, validation_data, batch_size, batch_loss, correct, device))
+            cbs.on_epoch_end(epoch, logs)
+            if model.stop_training:
+                break
+        cbs.on_train_end(logs)
+        return history
+
+    @staticmethod
+    def _validate(graph, validation_data, batch_size, batch_loss, correct, device):
+        feed = (DeviceBatches(validation_data, None, batch_size, device, shuffle=False) if streamed(validation_data)
+                else DeviceBatches(*validation_data, batch_size, device, shuffle=False))
+        totals = torch.zeros(2, dtype=torch.float64, device=device)
+        seen = 0
+        with torch.no_grad():
+            for xb, yb in feed.epoch():
+                out, logits, added = graph.forward(xb, False)
+                totals += torch.stack([batch_loss(out, logits, added, yb).double() * len(yb),
+                                       correct(out, logits, yb).double()])
+                seen += len(yb)
+        values = (totals / max(seen, 1)).tolist()
+        return {"val_loss": values[0], "val_accuracy": values[1]}
