@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kzoo.data.image_decode import decode_image  # noqa: F401  (re-exported: the decoder of every split)
 from kzoo.errors import DataError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -398,21 +399,3 @@ def report_bad_image(path, exc, strict):
 def warn(message):
     """An :class:`ImageDataWarning` shown as one line (``kzoo: ImageDataWarning: ...``), without source code."""
     warnings.warn_explicit(message, ImageDataWarning, filename="kzoo", lineno=0, module="kzoo")
-
-
-def decode_image(path, image_size, channels):
-    """One image file as uint8 ``(height, width, channels)``: first frame, converted, resized (bilinear)."""
-    from PIL import Image
-
-    height, width = image_size
-    with Image.open(path) as image:
-        image.seek(0)  # GIF, TIFF: the first frame
-        if image.mode in ("P", "PA") and "transparency" in image.info or image.mode in ("RGBA", "LA", "PA"):
-            image = image.convert("RGBA")
-            background = Image.new("RGBA", image.size, (0, 0, 0, 255))  # transparent -> black, as an MNIST blank
-            image = Image.alpha_composite(background, image)
-        image = image.convert("L" if channels == 1 else "RGB")
-        if image.size != (width, height):
-            image = image.resize((width, height), Image.BILINEAR)
-        array = np.asarray(image, dtype=np.uint8)
-    return array.reshape(height, width, channels)

@@ -173,28 +173,32 @@ class ImageBatches(keras.utils.PyDataset):
             position += 1
         if not images:
             raise DataError(f"None of the {len(self.paths)} images of this split is readable.")
-        x = np.stack(images).astype("float32") * np.float32(1 / 255)
+        x = np.stack(images)
         if self.augment:
             x = self._augment(x, index)
+        x = x.astype("float32") * np.float32(1 / 255)
         y = np.asarray(labels, dtype="int64")
         y = self.targets(y) if self.targets is not None else y
         return x, y
 
     def _augment(self, x, index):
-        """Per-image random shifts of up to 10% of each side (zero fill) and, with ``flip``, mirror images."""
+        """Per-image random shifts of up to 10% of each side (zero fill) and, with ``flip``, mirror images.
+
+        One gather for the whole batch: output pixel ``(i, r, c)`` is input pixel ``(i, r - dy_i, c - dx_i)``
+        (column mirrored first for a flipped image), zero where that falls outside the image.
+        """
         rng = np.random.default_rng([self.seed, self.epoch, index, 1])
         n, height, width, _ = x.shape
-        out = np.zeros_like(x)
         dy = rng.integers(-(height // 10), height // 10 + 1, size=n)
         dx = rng.integers(-(width // 10), width // 10 + 1, size=n)
         flips = rng.random(n) < 0.5 if self.flip else np.zeros(n, bool)
-        for i in range(n):
-            image = x[i, :, ::-1] if flips[i] else x[i]
-            ys, yd = (slice(0, height - dy[i]), slice(dy[i], height)) if dy[i] >= 0 else \
-                (slice(-dy[i], height), slice(0, height + dy[i]))
-            xs, xd = (slice(0, width - dx[i]), slice(dx[i], width)) if dx[i] >= 0 else \
-                (slice(-dx[i], width), slice(0, width + dx[i]))
-            out[i, yd, xd] = image[ys, xs]
+        rows = np.arange(height)[None, :] - dy[:, None]  # (n, H) source rows
+        cols = np.arange(width)[None, :] - dx[:, None]  # (n, W) source columns of the (mirrored) image
+        inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
+        cols = np.where(flips[:, None], width - 1 - cols, cols)
+        out = x[np.arange(n)[:, None, None], np.clip(rows, 0, height - 1)[:, :, None],
+                np.clip(cols, 0, width - 1)[:, None, :]]
+        out[~inside] = 0
         return out
 
 

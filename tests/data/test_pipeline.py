@@ -157,3 +157,24 @@ def test_memory_is_bounded_by_the_batches_not_the_folder(tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
         peaks[count] = int(result.stdout.split()[-1])
     assert peaks[60000] - peaks[6000] < 200, peaks
+
+
+def test_batch_augmentation_equals_the_per_image_shifts_and_flips(digits_folder):
+    """The one-gather augmentation against a per-image loop of slices (NumPy), same random draws."""
+    folder = open_image_folder(digits_folder)
+    batches = _batches(folder, "test", augment=True, flip=True, seed=3)
+    x = np.random.default_rng(0).integers(0, 256, (16, 20, 12, 3), dtype=np.uint8)
+    rng = np.random.default_rng([3, 0, 5, 1])
+    n, height, width, _ = x.shape
+    dy = rng.integers(-(height // 10), height // 10 + 1, size=n)
+    dx = rng.integers(-(width // 10), width // 10 + 1, size=n)
+    flips = rng.random(n) < 0.5
+    expected = np.zeros_like(x)
+    for i in range(n):
+        image = x[i, :, ::-1] if flips[i] else x[i]
+        for r in range(height):
+            for c in range(width):
+                if 0 <= r - dy[i] < height and 0 <= c - dx[i] < width:
+                    expected[i, r, c] = image[r - dy[i], c - dx[i]]
+    assert flips.any() and (dy != 0).any()
+    np.testing.assert_array_equal(batches._augment(x, 5), expected)
