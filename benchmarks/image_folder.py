@@ -42,6 +42,7 @@ def parse(argv=None):
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3, help="timed passes per reader, interleaved; the median counts")
     p.add_argument("--workers", type=int, default=2, help="kzoo's decoding threads")
+    p.add_argument("--models", default="lenet5,resnet18", help="models trained on the folder and in memory")
     p.add_argument("--skip-training", action="store_true")
     p.add_argument("--json", action="store_true")
     return p.parse_args(argv)
@@ -115,15 +116,40 @@ def timed_rounds(readers, rounds):
     return {name: statistics.median(values) for name, values in rates.items()}
 
 
-def train_rate(data, data_dir, out, epochs, batch_size, **extra):
+def train_rate(model, data, data_dir, out, epochs, batch_size, **extra):
     import csv
 
     import kzoo
 
-    result = kzoo.train("lenet5", data=data, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
+    result = kzoo.train(model, data=data, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
                         val_split=0.0, quiet=True, output=out, seed=0, **extra)
     rows = list(csv.DictReader(open(os.path.join(result["run_dir"], "metrics.csv"))))
     return float(rows[-1]["samples_per_s"]), result["accuracy"]
+
+
+def train_comparison(model, root, work, args):
+    """``model`` trained on the folder (streamed, and cached in RAM) and on the same images in memory."""
+    import numpy as np
+    from PIL import Image
+
+    runs = os.path.join(work, model)
+    folder_rate, folder_acc = train_rate(model, root, None, os.path.join(runs, "folder"), args.epochs,
+                                         args.batch_size)
+    cached_rate, _ = train_rate(model, root, None, os.path.join(runs, "cached"), args.epochs, args.batch_size,
+                                cache="ram")
+    # the same images, same order, in memory: the folder run's own recorded training files
+    files = json.load(open(os.path.join(runs, "folder", "data_files.json")))
+    read = lambda rows: np.stack([np.asarray(Image.open(os.path.join(files["root"], p))) for p, _ in rows])  # noqa: E731
+    labels = lambda rows: np.array([y for _, y in rows])  # noqa: E731
+    npz = os.path.join(runs, "same.npz")
+    np.savez(npz, x_train=read(files["train"]), y_train=labels(files["train"]), x_test=read(files["test"]),
+             y_test=labels(files["test"]))
+    memory_rate, memory_acc = train_rate(model, "mnist", npz, os.path.join(runs, "memory"), args.epochs,
+                                         args.batch_size)
+    return {"train_samples_per_s": {"folder": folder_rate, "folder_cache_ram": cached_rate, "memory": memory_rate},
+            "folder_vs_memory": round(folder_rate / memory_rate, 3),
+            "cached_vs_memory": round(cached_rate / memory_rate, 3),
+            "test_accuracy": {"folder": folder_acc, "memory": memory_acc}}
 
 
 def main(argv=None):
@@ -131,8 +157,6 @@ def main(argv=None):
     from kzoo.backend import set_backend
 
     backend = set_backend(None)
-    import numpy as np
-    from PIL import Image
 
     from kzoo.data.image_folder import open_image_folder
 
@@ -157,24 +181,8 @@ def main(argv=None):
               "ratios_vs_kzoo": {k: round(rates["kzoo"] / v, 3) for k, v in rates.items() if k != "kzoo"},
               "kzoo_vs_fastest_other": round(rates["kzoo"] / fastest_other, 3)}
     if not args.skip_training:
-        # the same images, same order, in memory: the folder run's own recorded training files
-        folder_rate, folder_acc = train_rate(root, None, os.path.join(work, "run_folder"), args.epochs,
-                                             args.batch_size)
-        cached_rate, _ = train_rate(root, None, os.path.join(work, "run_cached"), args.epochs, args.batch_size,
-                                    cache="ram")
-        files = json.load(open(os.path.join(work, "run_folder", "data_files.json")))
-        read = lambda rows: np.stack([np.asarray(Image.open(os.path.join(files["root"], p))) for p, _ in rows])  # noqa: E731
-        labels = lambda rows: np.array([y for _, y in rows])  # noqa: E731
-        npz = os.path.join(work, "same.npz")
-        np.savez(npz, x_train=read(files["train"]), y_train=labels(files["train"]), x_test=read(files["test"]),
-                 y_test=labels(files["test"]))
-        memory_rate, memory_acc = train_rate("mnist", npz, os.path.join(work, "run_memory"), args.epochs,
-                                             args.batch_size)
-        report["lenet5_train_samples_per_s"] = {"folder": folder_rate, "folder_cache_ram": cached_rate,
-                                                "memory": memory_rate,
-                                                "folder_vs_memory": round(folder_rate / memory_rate, 3),
-                                                "cached_vs_memory": round(cached_rate / memory_rate, 3)}
-        report["lenet5_test_accuracy"] = {"folder": folder_acc, "memory": memory_acc}
+        for model in args.models.split(","):
+            report[model] = train_comparison(model, root, work, args)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
