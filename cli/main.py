@@ -73,6 +73,8 @@ class KzooGroup(click.Group):
             error = UserError(str(exc))
             error.exit_code = exc.exit_code  # 2 for a mistake; 3 for a diverged run
             raise error from None
+        except BrokenPipeError:  # `kzoo list | head`: the reader has gone; Click's main exits 1 quietly
+            raise
         except OSError as exc:  # a path that cannot be read or written (missing folder, /proc, read-only, full disk)
             where = f": {exc.filename}" if exc.filename else ""
             raise UserError(f"{exc.strerror or exc}{where}") from None

@@ -238,10 +238,10 @@ def read_file_lists(record):
 
 
 def write_file_lists(folder, run_dir):
-    tmp = os.path.join(run_dir, FILE_LIST + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(folder.file_lists(), handle)
-    os.replace(tmp, os.path.join(run_dir, FILE_LIST))
+    """The run's file lists (``data_files.json``), written atomically under a unique temporary name."""
+    from kzoo.engine.checkpoints import atomic_write_text
+
+    atomic_write_text(os.path.join(run_dir, FILE_LIST), json.dumps(folder.file_lists()))
 
 
 def load_file_lists(run_dir):

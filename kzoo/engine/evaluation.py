@@ -236,22 +236,26 @@ def top_k_results(images, probs, class_names, top_k):
 
 
 def write_predictions_csv(results, path, top_k):
-    """One row per image: ``path, class_1, probability_1, ..., class_k, probability_k`` (written atomically)."""
+    """One row per image: ``path, class_1, probability_1, ..., class_k, probability_k`` (written atomically,
+    under a unique temporary name, so two commands writing the same file never mix their rows)."""
+    from kzoo.engine.checkpoints import atomic_write
+
     header = ["path"] + [f"{key}_{rank}" for rank in range(1, top_k + 1) for key in ("class", "probability")]
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for result in results:
-            row = [result["image"]]
-            for guess in result["top"]:
-                row += [guess["name"], f"{guess['probability']:.6f}"]
-            writer.writerow(row)
-    os.replace(tmp, path)
+
+    def write(tmp):
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            for result in results:
+                row = [result["image"]]
+                for guess in result["top"]:
+                    row += [guess["name"], f"{guess['probability']:.6f}"]
+                writer.writerow(row)
+
+    atomic_write(path, write)
 
 
 def write_json(data, path):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
+    """``data`` as indented JSON into ``path`` (callers make it atomic: ``atomic_write(final, write_json...)``)."""
+    with open(path, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=2)
-    os.replace(tmp, path)

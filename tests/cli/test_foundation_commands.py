@@ -94,3 +94,14 @@ def test_shell_completion_lists_models():
            "PATH": "/usr/bin:/bin"}
     result = subprocess.run([exe], capture_output=True, text=True, env=env, timeout=60)
     assert "resnet18" in result.stdout
+
+
+def test_closed_pipe_stops_quietly():
+    """`kzoo list --json | head -1`: the reader leaves early; no `Error: Broken pipe`, no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "kzoo", "list", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # gone before kzoo writes
+    stderr = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Error" not in stderr and "Traceback" not in stderr, stderr
+    assert proc.returncode in (0, 1)  # 1: Click's own exit for a broken pipe
