@@ -91,11 +91,12 @@ def _torch_forward(model):
     graph = compile_graph(model)
     for kernel in graph.conv_kernels:
         restride(kernel)  # OIHW memory order: no weight copy in each convolution (as in training)
-    dtype = model.inputs[0].dtype
+    dtype = getattr(torch, keras.backend.standardize_dtype(model.inputs[0].dtype))
+    device = keras.ops.zeros(()).device  # where Keras keeps the model's variables
 
     def torch_graph(x):
         with torch.inference_mode():
-            output = graph.forward(keras.ops.convert_to_tensor(x, dtype=dtype), False)[0]
+            output = graph.forward(torch.as_tensor(x, dtype=dtype, device=device), False)[0]
             return output.detach().to("cpu", torch.float32).numpy()
 
     return _named(torch_graph, "torch graph")

@@ -58,6 +58,8 @@ def predict_proba(model, x, batch_size=256):
         return predict_stream(model, x)[0]
     forward = inference_forward(model)
     outputs = [forward(x[start:start + batch_size]) for start in range(0, len(x), batch_size)]
+    if len(outputs) == 1:
+        return outputs[0]
     return np.concatenate(outputs) if outputs else np.zeros((0,), "float32")
 
 
