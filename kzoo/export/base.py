@@ -45,7 +45,7 @@ class Format:
     requires = ()          # importable modules the export and its runtime need (besides the backend)
     runtime = ""           # the runtime that loads the file, for messages
     runtime_requires = ()  # what running an exported file needs (no Keras, no backend unless it is the runtime)
-    static_rnn = False     # recurrent layers are unrolled over their (static) steps before export
+    static_rnn = ()        # recurrent layer classes unrolled over their (static) steps before export
     sidecar = False        # the metadata lives in ``<path>.json`` beside the file
 
     def default_path(self, stem):

@@ -16,6 +16,9 @@ class OnnxFormat(Format):
     requires = ("onnx", "onnxruntime", "onnxscript")
     runtime = "onnxruntime"
     runtime_requires = ("onnxruntime",)
+    # torch runs LSTM and GRU as its fused kernels (kzoo.engine.torch_kernels), which export as ONNX LSTM/GRU;
+    # Keras's own time loop of a SimpleRNN exports as a graph onnxruntime refuses (a ReduceMax of a scalar)
+    static_rnn = ("SimpleRNN",)
 
     def write(self, model, path, input_signature, opset=None):
         super().write(model, path, input_signature, opset)

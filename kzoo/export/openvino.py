@@ -17,7 +17,7 @@ class OpenVINOFormat(Format):
     requires = ("openvino",)
     runtime = "OpenVINO"
     runtime_requires = ("openvino",)
-    static_rnn = True
+    static_rnn = ("SimpleRNN", "LSTM", "GRU")
 
     def artifacts(self, path):
         return [path, path[: -len(self.suffix)] + ".bin"]
