@@ -1,7 +1,8 @@
 """Every registered model exports to ONNX and TF SavedModel and matches Keras there (``docs/export.md``).
 
-About 20 minutes on 2 CPU cores (every model built, then exported and verified in onnxruntime and TensorFlow), so
-CI deselects it (``-m "not export_matrix"``); run it with ``python -m pytest -m export_matrix``.
+Every model is built, then exported and verified (64 samples) by one subprocess per format: 20 minutes or more on
+2 CPU cores, over an hour under load, so CI deselects it (``-m "not export_matrix"``); run it with
+``python -m pytest -m export_matrix`` (``KZOO_EXPORT_REPORT=FILE.json`` writes the figures).
 """
 
 import json
