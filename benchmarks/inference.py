@@ -11,8 +11,9 @@ weights: speed does not depend on them) and batch sizes 1 and 64, in one process
 * ``tf_saved_model``: the file ``kzoo export --format saved_model`` writes, called through ``serve``;
 * ``native_torch``: the native PyTorch model in eager mode under ``torch.inference_mode()``.
 
-Each figure is the median over ``--repeats`` calls after warm-up calls: the latency of one call (ms) and
-samples per second. The ratio to ``native_torch`` at the same batch is printed last. The exports are written
+Each figure is the median over ``--repeats`` calls after warm-up calls, the runners of one model and batch
+taking turns call by call (a load change on a shared machine falls on all of them): the latency of one call
+(ms) and samples per second. The ratio to ``native_torch`` at the same batch is printed last. The exports are written
 once into ``--cache`` (default: ``kzoo-inference-benchmark`` in the temporary folder) and reused.
 """
 
@@ -45,16 +46,22 @@ def parse(argv=None):
     return p.parse_args(argv)
 
 
-def timed(call, repeats):
-    """Median seconds of one call, after three warm-up calls."""
-    for _ in range(3):
-        call()
-    times = []
+def timed(calls, repeats):
+    """``{name: median seconds of one call}``, after three warm-up calls each.
+
+    The calls take turns (one round calls each once), so a change in the machine's load falls on every runner
+    alike and the ratios stay fair on a shared machine.
+    """
+    for call in calls.values():
+        for _ in range(3):
+            call()
+    times = {name: [] for name in calls}
     for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def runners(name, args):
@@ -105,7 +112,7 @@ def runners(name, args):
 
 
 def prepare(names, args):
-    """Save each model once and export it to ONNX and SavedModel (two subprocesses for all of them)."""
+    """Save each model once and export it to ONNX and SavedModel (one subprocess per format for all of them)."""
     from kzoo.backend import set_backend
 
     set_backend(args.backend)
@@ -113,16 +120,17 @@ def prepare(names, args):
     import native
 
     os.makedirs(args.cache, exist_ok=True)
-    sources = []
+    missing = {"onnx": [], "saved_model": []}
     for name in names:
         path = os.path.join(args.cache, f"{name}.keras")
         if not os.path.exists(path):
             shape = (28, 28) if name in ("lstm", "gru") else (28, 28, 1)
             kzoo.create_model(name, input_shape=shape, num_classes=10, **native.KZOO_OPTIONS.get(name, {})).save(path)
-        if not os.path.exists(os.path.join(args.cache, f"{name}_saved_model")):
-            sources.append(path)
-    if sources:
-        for result in kzoo.export.export_many(sources, ["onnx", "saved_model"], limit=100, overwrite=True):
+        for fmt, exported in (("onnx", f"{name}.onnx"), ("saved_model", f"{name}_saved_model")):
+            if not os.path.exists(os.path.join(args.cache, exported)):
+                missing[fmt].append(path)
+    for fmt, sources in missing.items():
+        for result in kzoo.export.export_many(sources, [fmt], limit=100, overwrite=True) if sources else []:
             if "error" in result:
                 raise SystemExit(result["message"])
 
@@ -133,11 +141,12 @@ def main(argv=None):
     rows = []
     names = args.models.split(",")
     prepare(names, args)
+    load_start = os.getloadavg()
     for name in names:
         table = runners(name, args)
         for batch in BATCHES:
             x = rng.random((batch, 28, 28, 1), dtype=np.float32)
-            figures = {runner: timed(lambda: call(x), args.repeats) for runner, call in table.items()}
+            figures = timed({runner: (lambda call=call: call(x)) for runner, call in table.items()}, args.repeats)
             for runner, seconds in figures.items():
                 row = {"model": name, "backend": args.backend, "runner": runner, "batch": batch,
                        "latency_ms": round(1000 * seconds, 3), "samples_per_s": round(batch / seconds, 1),
@@ -145,6 +154,8 @@ def main(argv=None):
                 rows.append(row)
                 if args.json:
                     print(json.dumps(row), flush=True)
+    print("load average (1, 5, 15 min) at start %.1f %.1f %.1f, at end %.1f %.1f %.1f"
+          % (*load_start, *os.getloadavg()), file=sys.stderr if args.json else sys.stdout)
     if not args.json:
         print(f"{'model':10} {'batch':>5} {'runner':15} {'latency ms':>11} {'samples/s':>10} {'x native':>9}")
         for row in rows:

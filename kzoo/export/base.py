@@ -45,7 +45,7 @@ class Format:
     requires = ()          # importable modules the export and its runtime need (besides the backend)
     runtime = ""           # the runtime that loads the file, for messages
     runtime_requires = ()  # what running an exported file needs (no Keras, no backend unless it is the runtime)
-    static_rnn = False     # recurrent layers are unrolled over their (static) steps before export
+    static_rnn = ()        # recurrent layer classes unrolled over their (static) steps before export
     sidecar = False        # the metadata lives in ``<path>.json`` beside the file
 
     def default_path(self, stem):
@@ -154,8 +154,11 @@ def verification_inputs(specs, run_config, limit=VERIFY_SAMPLES, vocab_size=None
     from kzoo.tasks.base import images_to_float
 
     images = images_to_float(dataset.x_test[:limit])
-    arrays = [_fit_images(images, shape) for _, shape, _ in specs]
-    if len(arrays) == 2:  # a pair model: each image against the next one
+    # token ids beside an image (a captioner's caption prefix): seeded ids below the vocabulary size
+    rng = np.random.default_rng(0)
+    arrays = [rng.integers(0, vocab_size or 2, (len(images), *shape)).astype(dtype) if "int" in dtype
+              else _fit_images(images, shape) for _, shape, dtype in specs]
+    if len(arrays) == 2 and not any("int" in dtype for _, _, dtype in specs):  # a pair model: image vs the next
         arrays[1] = np.roll(arrays[1], 1, axis=0)
     return arrays
 

@@ -15,7 +15,7 @@ class LiteRTFormat(Format):
     requires = ("ai_edge_litert",)
     runtime = "the LiteRT interpreter"
     runtime_requires = ("ai_edge_litert",)
-    static_rnn = True
+    static_rnn = ("SimpleRNN", "LSTM", "GRU")
     sidecar = True
 
     def load(self, path):

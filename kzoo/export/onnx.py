@@ -1,9 +1,11 @@
 """ONNX (``.onnx``), exported from torch (Keras's TorchScript-based exporter keeps the batch axis dynamic),
-run in onnxruntime. kzoo's metadata is in the model's ``metadata_props`` under the key ``kzoo`` (JSON)."""
+run in onnxruntime. Batch norm is folded into the convolutions (:mod:`kzoo.export.onnx_graph`). kzoo's
+metadata is in the model's ``metadata_props`` under the key ``kzoo`` (JSON)."""
 
 import json
 
 from kzoo.export.base import METADATA_KEY, Format
+from kzoo.export.onnx_graph import optimize_file
 
 
 class OnnxFormat(Format):
@@ -14,6 +16,13 @@ class OnnxFormat(Format):
     requires = ("onnx", "onnxruntime", "onnxscript")
     runtime = "onnxruntime"
     runtime_requires = ("onnxruntime",)
+    # torch runs LSTM and GRU as its fused kernels (kzoo.engine.torch_kernels), which export as ONNX LSTM/GRU;
+    # Keras's own time loop of a SimpleRNN exports as a graph onnxruntime refuses (a ReduceMax of a scalar)
+    static_rnn = ("SimpleRNN",)
+
+    def write(self, model, path, input_signature, opset=None):
+        super().write(model, path, input_signature, opset)
+        optimize_file(path)  # batch norm folded into the convolutions (kzoo.export.onnx_graph)
 
     def export_kwargs(self, model, input_signature, opset):
         return {"opset_version": opset} if opset else {}

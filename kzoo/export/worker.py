@@ -41,7 +41,7 @@ def run_job(job):
     reference = run_in_chunks(keras_runner, inputs)
     signature = [keras.InputSpec(shape=(batch, *shape), dtype=dtype, name=name) for name, shape, dtype in specs]
     signature = signature if len(signature) == 1 else [signature]
-    exported_model = unrolled(model) if fmt.static_rnn else model
+    exported_model = unrolled(model, fmt.static_rnn) if fmt.static_rnn else model
     try:
         fmt.write(exported_model, job["tmp"], signature, job.get("opset"))
     except Exception as exc:  # the converter's own reason, reported as "this format cannot hold the model"
@@ -62,20 +62,23 @@ def run_job(job):
     return dict(compare(reference, exported), samples=len(inputs[0]), metadata=metadata)
 
 
-def unrolled(model):
-    """A copy of ``model`` with every recurrent layer unrolled over its (static) steps; same weights."""
+def unrolled(model, kinds):
+    """A copy of ``model`` with its recurrent layers of the classes named in ``kinds`` unrolled over their
+    (static) steps; same weights. ``model`` itself when it has none."""
     import keras
 
     config = model.get_config()
-    stack = [config]
+    stack, found = [config], False
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            if item.get("class_name") in ("SimpleRNN", "LSTM", "GRU") and isinstance(item.get("config"), dict):
-                item["config"]["unroll"] = True
+            if item.get("class_name") in kinds and isinstance(item.get("config"), dict):
+                item["config"]["unroll"] = found = True
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+    if not found:
+        return model
     clone = model.__class__.from_config(config, custom_objects=keras.saving.get_custom_objects())
     clone.set_weights(model.get_weights())
     return clone

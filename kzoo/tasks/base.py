@@ -52,14 +52,14 @@ def images_to_float(x):
 
 def predict_proba(model, x, batch_size=256):
     """The model's outputs on ``x`` as float32 numpy, computed ``batch_size`` examples at a time."""
-    import keras
+    from kzoo.engine.forward import inference_forward
 
     if is_streamed(x):
         return predict_stream(model, x)[0]
-    outputs = []
-    for start in range(0, len(x), batch_size):
-        batch = model(x[start:start + batch_size], training=False)
-        outputs.append(np.asarray(keras.ops.convert_to_numpy(batch), dtype="float32"))
+    forward = inference_forward(model)
+    outputs = [forward(x[start:start + batch_size]) for start in range(0, len(x), batch_size)]
+    if len(outputs) == 1:
+        return outputs[0]
     return np.concatenate(outputs) if outputs else np.zeros((0,), "float32")
 
 
@@ -72,13 +72,13 @@ def is_streamed(x):
 
 def predict_stream(model, batches):
     """Probabilities and labels of every ``(x, y)`` batch of a ``PyDataset`` (decoded by its workers)."""
-    import keras
-
     from kzoo.data.pipeline import iterate
+    from kzoo.engine.forward import inference_forward
 
+    forward = inference_forward(model)
     probs, labels = [], []
     for x, y, *_ in iterate(batches):
-        probs.append(np.asarray(keras.ops.convert_to_numpy(model(x, training=False)), dtype="float32"))
+        probs.append(forward(x))
         labels.append(np.asarray(y))
     if not probs:
         return np.zeros((0,), "float32"), np.zeros((0,), "int64")

@@ -5,13 +5,15 @@ import os
 
 import pytest
 
-from export_helpers import REPRESENTATIVE, build_small, variable_length_model
+from export_helpers import (OTHER_FORMAT_MODELS, OTHER_FORMATS, REPRESENTATIVE, build_small, residual_cnn_model,
+                            variable_length_model)
 
 
 @pytest.fixture(scope="session")
 def zoo_exports(tmp_path_factory):
-    """``{key: (checkpoint, model, {format: result})}``: the representative models in ONNX and SavedModel, plus
-    LeNet-5 in every format, and a model no format can hold (key ``variable_length``)."""
+    """``{key: (checkpoint, model, {format: result})}``: the representative models in ONNX and SavedModel,
+    ``OTHER_FORMAT_MODELS`` (a small residual CNN, key ``residual_cnn``, among them) in ``OTHER_FORMATS``, and a
+    model no format can hold (key ``variable_length``)."""
     import kzoo
 
     folder = str(tmp_path_factory.mktemp("zoo"))
@@ -19,7 +21,8 @@ def zoo_exports(tmp_path_factory):
     sources = [path for path, _ in built.values()] + [variable_length_model(folder)]
     results = kzoo.export.export_many(sources, ["onnx", "saved_model"], output_dir=os.path.join(folder, "out"),
                                        limit=200)
-    results += kzoo.export.export_many([built["lenet5"][0]], ["litert", "openvino", "torch"],
+    built["residual_cnn"] = residual_cnn_model(folder)
+    results += kzoo.export.export_many([built[key][0] for key in OTHER_FORMAT_MODELS], OTHER_FORMATS,
                                        output_dir=os.path.join(folder, "out"), limit=200)
     if os.environ.get("KZOO_EXPORT_REPORT"):  # the figures for docs/export.md's matrix
         with open(os.environ["KZOO_EXPORT_REPORT"], "w", encoding="utf-8") as handle:

@@ -17,6 +17,11 @@ REPRESENTATIVE = {
     "lstm_lm": ("lstm", {"head": "lm"}),  # int32 token ids in, (steps, vocab) out
 }
 
+# the formats beyond ONNX and SavedModel, and the models they are checked on: a plain CNN, a residual CNN with
+# batch norm (``residual_cnn_model``), a recurrent model
+OTHER_FORMATS = ["litert", "openvino", "torch"]
+OTHER_FORMAT_MODELS = ["lenet5", "residual_cnn", "lstm"]
+
 
 def build_small(name, options, folder, seed=0):
     """Build ``name`` at the harness's small input shape and save it as ``folder/<name>.keras``."""
@@ -54,3 +59,31 @@ def variable_length_model(folder):
     path = os.path.join(folder, "variable_length.keras")
     keras.Model(inputs, outputs, name="variable_length").save(path)
     return path
+
+
+def residual_cnn_model(folder, seed=0):
+    """A small residual CNN (batch norm with non-trivial moving statistics, a strided 1x1 shortcut, an Add, global
+    pooling): the blocks of kzoo's ResNets at a size every format's converter handles in seconds."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=(28, 28, 1), name="input")
+    x = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(8, 3, padding="same", use_bias=False)(inputs)))
+    y = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(x)))
+    y = layers.BatchNormalization()(layers.Conv2D(16, 3, padding="same", use_bias=False)(y))
+    shortcut = layers.BatchNormalization()(layers.Conv2D(16, 1, strides=2, use_bias=False)(x))
+    x = layers.ReLU()(layers.Add()([y, shortcut]))
+    outputs = layers.Dense(10, activation="softmax", name="predictions")(layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs, name="residual_cnn")
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            channels = layer.moving_mean.shape[0]
+            layer.moving_mean.assign(rng.normal(0.0, 0.5, channels).astype("float32"))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, channels).astype("float32"))
+            layer.gamma.assign(rng.uniform(0.5, 1.5, channels).astype("float32"))
+            layer.beta.assign(rng.normal(0.0, 0.3, channels).astype("float32"))
+    path = os.path.join(folder, "residual_cnn.keras")
+    model.save(path)
+    return path, model

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kzoo.export import FORMATS, TOLERANCE
-from export_helpers import REPRESENTATIVE, keras_outputs
+from export_helpers import OTHER_FORMAT_MODELS, OTHER_FORMATS, REPRESENTATIVE, keras_outputs
 
 
 def _run_onnx(path, arrays):
@@ -42,15 +42,17 @@ def test_representative_models_match_keras_in_the_format_runtime(zoo_exports, ke
     np.testing.assert_allclose(RUNTIMES[fmt](result["path"], arrays), expected, atol=TOLERANCE, rtol=TOLERANCE)
 
 
-def test_lenet5_in_litert_openvino_and_torch_export(zoo_exports):
+@pytest.mark.parametrize("key", OTHER_FORMAT_MODELS)
+def test_litert_openvino_and_torch_export_match_keras(zoo_exports, key):
     from ai_edge_litert.interpreter import Interpreter
     import openvino
     import torch
 
-    _, model, results = zoo_exports["lenet5"]
+    _, model, results = zoo_exports[key]
     arrays, expected = keras_outputs(model)
-    for fmt in ("litert", "openvino", "torch"):
-        assert results[fmt]["ok"], results[fmt]
+    for fmt in OTHER_FORMATS:
+        assert "error" not in results[fmt], results[fmt].get("message")
+        assert results[fmt]["ok"] and results[fmt]["top1_agreement"] == 1.0, results[fmt]
     interpreter = Interpreter(model_path=results["litert"]["path"])
     detail = interpreter.get_input_details()[0]
     interpreter.resize_tensor_input(detail["index"], arrays[0].shape)
@@ -58,7 +60,8 @@ def test_lenet5_in_litert_openvino_and_torch_export(zoo_exports):
     interpreter.set_tensor(detail["index"], arrays[0])
     interpreter.invoke()
     outputs = {"litert": interpreter.get_tensor(interpreter.get_output_details()[0]["index"])}
-    outputs["openvino"] = openvino.Core().compile_model(results["openvino"]["path"], "CPU")([arrays[0]])[0]
+    compiled = openvino.Core().compile_model(results["openvino"]["path"], "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    outputs["openvino"] = compiled([arrays[0]])[0]
     program = torch.export.load(results["torch"]["path"])
     outputs["torch"] = program.module()(torch.from_numpy(arrays[0])).detach().numpy()
     for fmt, output in outputs.items():
