@@ -1,0 +1,104 @@
+"""Data-parallel training on the tensorflow backend: ``tf.distribute.MirroredStrategy`` over local devices.
+
+One process holds a replica of every variable on each device; ``keras.Model.fit`` (plain or kzoo's tf loop,
+:mod:`kzoo.engine.loops`) splits each global batch evenly over the replicas, and the strategy all-reduces the
+gradients before every update. Keras divides each replica's loss by the number of replicas, so a global batch
+B on N devices takes the step a single device takes with batch B (tests/engine/distributed/test_tf_mirrored.py,
+to 1e-5). Metrics are global: their variables are summed over the replicas when read.
+
+The devices are the GPUs (the first ``count``, or ``ids``), or on a machine without GPU the logical CPU devices
+that :func:`kzoo.backend.configure_devices` made before TensorFlow started.
+
+Batch norm: each replica normalises with the statistics of its own part of the batch (per-device, as
+``MirroredStrategy`` does by default). :func:`synchronize_batch_norm`, which the trainer calls on the model it
+built or loaded when ``--sync-bn`` is given, makes every ``BatchNormalization`` layer all-reduce its batch
+moments (Keras's ``synchronized=True``), for the statistics of the global batch.
+
+Limits (Keras 3.15, TensorFlow 2.21): one host only, because Keras 3 with ``MultiWorkerMirroredStrategy`` is
+broken (keras-team/keras#20585); and one train step per ``tf.function`` call, because ``steps_per_execution`` > 1
+under ``MirroredStrategy`` fails in TensorFlow ("You must feed a value for placeholder tensor ..."), so kzoo's tf
+loop keeps 1 under a strategy. When the last batch of an epoch is smaller than the global batch, the replicas get
+unequal parts and the step averages their means, which differs slightly from the mean over that batch.
+"""
+
+import types
+
+from kzoo.errors import BackendError
+
+_STRATEGIES = {}  # device names -> the process's strategy for them: variables belong to the strategy they were made in
+
+
+def device_names(count, ids=None):
+    """The TensorFlow device names to mirror over: GPUs when there are any, else logical CPU devices."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if gpus:
+        chosen = list(ids) if ids else list(range(count))
+        if max(chosen) >= len(gpus):
+            raise BackendError(f"--devices: TensorFlow sees {len(gpus)} GPU(s), ids 0-{len(gpus) - 1}. "
+                               f"Received: devices={count if not ids else ','.join(map(str, ids))}.")
+        return [gpus[i].name for i in chosen]
+    cpus = tf.config.list_logical_devices("CPU")
+    if len(cpus) < count:
+        raise BackendError(f"--devices {count}: TensorFlow has {len(cpus)} CPU device(s) in this process; the "
+                           f"simulated devices are made by kzoo.backend.configure_devices('tensorflow', {count}) "
+                           f"before TensorFlow starts.")
+    return [device.name for device in cpus[:count]]
+
+
+def strategy(count, ids=None):
+    """The ``MirroredStrategy`` over ``count`` devices (or GPU ``ids``), one per device set and process."""
+    import tensorflow as tf
+
+    names = tuple(device_names(count, ids))
+    if names not in _STRATEGIES:
+        _STRATEGIES[names] = tf.distribute.MirroredStrategy(devices=list(names))
+    return _STRATEGIES[names]
+
+
+class scope:  # noqa: N801 - used as a context manager, like contextlib's
+    """The strategy's scope, entered around model creation or loading, ``compile`` and training.
+
+    Re-entrant: the trainer builds one and enters it for each of these steps. ``sync_bn`` is recorded for
+    :func:`synchronize_batch_norm` (``self.sync_bn``); entering the scope changes no layer by itself.
+    """
+
+    def __init__(self, count, ids=None, sync_bn=False):
+        self.strategy = strategy(count, ids)
+        self.sync_bn = sync_bn
+        self._entered = []
+
+    def __enter__(self):
+        context = self.strategy.scope()
+        context.__enter__()
+        self._entered.append(context)
+        return self.strategy
+
+    def __exit__(self, *exc):
+        return self._entered.pop().__exit__(*exc)
+
+
+def synchronize_batch_norm(model):
+    """Make every ``BatchNormalization`` layer of ``model`` use the global batch's moments; returns how many.
+
+    Sets Keras's ``synchronized`` on the layer instances (the moments are all-reduced over the replicas in each
+    train step; kzoo's fused kernel, :mod:`kzoo.engine.tf_kernels`, steps aside for them). Their saved config
+    keeps ``synchronized=False``: it is a choice of this run, and a file that says True does not load on torch
+    or jax.
+    """
+    import keras
+
+    changed = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization) and not layer.synchronized:
+            layer.synchronized = True
+            layer.get_config = types.MethodType(_portable_config, layer)
+            changed += 1
+    if changed:  # the traced steps read `synchronized` when they are built
+        model.train_function = model.test_function = model.predict_function = None
+    return changed
+
+
+def _portable_config(layer):
+    return {**type(layer).get_config(layer), "synchronized": False}
