@@ -271,6 +271,10 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
             if config.augment and len(prepared.input_shape) == 3 and folder is None:  # folders augment in workers
                 net = with_augmentation(net, augmentation(prepared.input_shape, config.data))
         apply_kernel_regularization(net, config.l1, config.l2)
+        if config.sync_bn and plan.distributed and backend == "tensorflow":  # jax's moments are global already
+            from kzoo.engine.distributed.tf_mirrored import synchronize_batch_norm
+
+            synchronize_batch_norm(net)
 
     data = task.fit_data(prepared, config, initial_epoch=state["epochs_done"] if state else 0)
     n_train = data.samples
@@ -332,8 +336,9 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
                     loop = _choose_loop(config, backend, net, plan, notify)
                     console.print(f"Epoch {start + 1}: every layer trains from now on, lr {tuned.lr:g}",
                                   highlight=False)
-                loop.run(net, data.x, data.y, validation_data=data.validation, epochs=end,
-                         initial_epoch=start, batch_size=config.batch_size, callbacks=callbacks)
+                with scope:  # jax shards each batch as fit draws it: the distribution must be set while it runs
+                    loop.run(net, data.x, data.y, validation_data=data.validation, epochs=end,
+                             initial_epoch=start, batch_size=config.batch_size, callbacks=callbacks)
     except KeyboardInterrupt:
         if not primary:
             raise
@@ -368,8 +373,9 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     if os.path.exists(best):
         check_weights_path(best)  # a resumed folder may hold a file kzoo did not write
         net.load_weights(best)
-    report = task.evaluate(net, prepared.x_test, prepared.y_test, class_names=prepared.class_names,
-                           loss=config.loss)
+    with scope:
+        report = task.evaluate(net, prepared.x_test, prepared.y_test, class_names=prepared.class_names,
+                               loss=config.loss)
     if folder is not None:  # files found unreadable while streaming join those of the scan in the record
         streams = (data.x, data.validation, prepared.x_test)
         skipped = set(folder.skipped).union(*(b.skipped for b in streams if b is not None))
