@@ -69,6 +69,10 @@ class TensorflowLoop(FitLoop):
 
     def run(self, model, x, y, *, batch_size, **kwargs):
         spe = steps_per_call(model, batch_size or 32, accelerator=self._accelerator())
+        if model.distribute_strategy.num_replicas_in_sync > 1:
+            # TensorFlow 2.21 cannot run several steps per call under MirroredStrategy ("You must feed a value
+            # for placeholder tensor ..."): one step per call (kzoo.engine.distributed.tf_mirrored)
+            spe = 1
         if model.steps_per_execution != spe:
             model.steps_per_execution = spe
             model.train_function = model.test_function = model.predict_function = None
