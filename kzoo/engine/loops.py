@@ -24,8 +24,23 @@ class FitLoop:
         shuffle = y is not None
         if y is None:
             batch_size = None
+        x, validation_data = _distributed_streams(model, x, validation_data)
         return model.fit(x, y, batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch,
                          validation_data=validation_data, callbacks=callbacks, verbose=0, shuffle=shuffle)
+
+
+def _distributed_streams(model, x, validation_data):
+    """Streams (``keras.utils.PyDataset``) split per replica under a tensorflow ``MirroredStrategy``."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow" or model.distribute_strategy.num_replicas_in_sync == 1:
+        return x, validation_data
+    from kzoo.engine.distributed.tf_mirrored import distribute_stream
+
+    def split(data):
+        return distribute_stream(data, model.distribute_strategy) if isinstance(data, keras.utils.PyDataset) else data
+
+    return split(x), split(validation_data)
 
 
 def steps_per_call(model, batch_size, accelerator=False):
