@@ -104,6 +104,22 @@ def _portable_config(layer):
     return {**type(layer).get_config(layer), "synchronized": False}
 
 
+def even_first_batch(samples, batch_size, replicas):
+    """A batch size for ``samples`` in-memory samples that TensorFlow 2.21 can evaluate on ``replicas`` devices.
+
+    Two failures to avoid (Keras 3.15): the model's metrics are built from the mean over replicas of the first
+    batch (``_maybe_symbolic_build``), which fails when the replicas' parts differ in size (a validation set
+    smaller than the batch, of an odd size on 2 devices); and a batch smaller than the number of replicas leaves
+    one of them empty, which fails in the step ("You must feed a value for placeholder tensor ..."). The largest
+    batch up to ``batch_size`` whose first batch splits evenly and whose last one reaches every replica.
+    """
+    first = min(samples, batch_size)
+    for size in range(first - first % replicas, replicas - 1, -replicas):
+        if samples % size == 0 or samples % size >= replicas:
+            return size
+    return batch_size
+
+
 def distribute_stream(py_dataset, strategy):
     """A ``keras.utils.PyDataset`` as a distributed dataset: each global batch split evenly over the replicas.
 

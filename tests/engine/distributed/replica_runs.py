@@ -97,7 +97,7 @@ def main(backend, part, out):
             name = f"bn{count}{'sync' if sync else ''}"
             with scopes[count]:
                 keras.utils.set_random_seed(0)
-                model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32),
+                model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, use_bias=False),
                                           keras.layers.BatchNormalization(), keras.layers.ReLU(),
                                           keras.layers.Dense(4)])
                 if sync:

@@ -15,10 +15,12 @@ import keras
 import pytest
 from replica_runs import assert_same_weights
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
-                                reason="runs with the jax suite (each check starts its own process)")
+# Every check starts a jax process of its own. The fast one runs with the jax suite; the slow ones (over
+# 20 s on 2 cores) run in whichever suite runs slow tests (CI: the torch suite).
+jax_suite = pytest.mark.skipif(keras.backend.backend() != "jax", reason="runs with the jax suite")
 
 
+@jax_suite
 def test_two_devices_take_the_one_device_steps_and_checkpoints_cross_over(replica_run):
     weights, scores, _ = replica_run("jax", "equal")
     assert scores["replicas1"] == 1 and scores["replicas2"] == 2  # really replicated over 2 devices
@@ -29,6 +31,7 @@ def test_two_devices_take_the_one_device_steps_and_checkpoints_cross_over(replic
     assert_same_weights(weights["resumed2"], weights["equal1"])  # and the reverse
 
 
+@pytest.mark.slow
 def test_batch_norm_takes_global_moments_and_a_stream_trains_alike(replica_run):
     weights, scores, _ = replica_run("jax", "bn_stream")
     assert abs(scores["accuracy_bn2"] - scores["accuracy_bn1"]) <= 0.01
@@ -37,6 +40,7 @@ def test_batch_norm_takes_global_moments_and_a_stream_trains_alike(replica_run):
     assert_same_weights(weights["stream2"], weights["stream1"])
 
 
+@pytest.mark.slow
 def test_kzoo_train_on_two_devices_agrees_with_a_one_device_evaluation(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     env.pop("XLA_FLAGS", None)

@@ -14,10 +14,12 @@ import keras
 import pytest
 from replica_runs import assert_same_weights
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                                reason="runs with the tensorflow suite (each check starts its own process)")
+# Every check starts a tensorflow process of its own. The fast one runs with the tensorflow suite; the slow
+# ones (over 20 s on 2 cores) run in whichever suite runs slow tests (CI: the torch suite).
+tf_suite = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="runs with the tensorflow suite")
 
 
+@tf_suite
 def test_two_devices_take_the_one_device_steps_and_checkpoints_cross_over(replica_run):
     weights, scores, _ = replica_run("tensorflow", "equal")
     assert scores["replicas1"] == 1 and scores["replicas2"] == 2  # really mirrored over 2 devices
@@ -29,6 +31,7 @@ def test_two_devices_take_the_one_device_steps_and_checkpoints_cross_over(replic
     assert_same_weights(weights["resumed2"], weights["equal1"])
 
 
+@pytest.mark.slow
 def test_batch_norm_per_device_and_synchronised_and_a_stream(replica_run):
     weights, scores, out = replica_run("tensorflow", "bn_stream")
     assert abs(scores["accuracy_bn2"] - scores["accuracy_bn1"]) <= 0.01
@@ -41,6 +44,7 @@ def test_batch_norm_per_device_and_synchronised_and_a_stream(replica_run):
     assert_same_weights(weights["stream2"], weights["stream1"])
 
 
+@pytest.mark.slow
 def test_kzoo_train_on_two_devices_agrees_with_a_one_device_evaluation(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
     run = tmp_path / "run"
