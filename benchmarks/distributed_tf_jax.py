@@ -1,7 +1,7 @@
 """Data-parallel training on simulated CPU devices: samples/s of 2 devices vs 1, tensorflow and jax.
 
     python benchmarks/distributed_tf_jax.py [--backend tensorflow|jax] [--model lenet5] [--batch-size 64]
-        [--samples 2048] [--rounds 5] [--json]
+        [--samples 2048] [--rounds 5] [--engine auto|fit|tf] [--json]
 
 One process per backend, started with 2 simulated devices (``kzoo.backend.configure_devices``: 2 logical CPU
 devices on tensorflow, 2 XLA host devices on jax). The same model is built twice, once on one device (no
@@ -32,6 +32,7 @@ def parse(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--samples", type=int, default=2048)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--engine", default="auto", help="kzoo engine for both runs: auto (what `kzoo train` uses), fit, tf")
     p.add_argument("--json", action="store_true")
     return p.parse_args(argv)
 
@@ -61,7 +62,7 @@ def measure(args):
             keras.utils.set_random_seed(0)
             model = kzoo.create_model(args.model, input_shape=x.shape[1:], num_classes=10)
             model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        loop = choose_loop("auto", backend, model, None, notify=lambda m: None)
+        loop = choose_loop(args.engine, backend, model, None, notify=lambda m: None)
         runs[count] = (model, loop, scope)
 
     def epoch(count, epoch_index):
