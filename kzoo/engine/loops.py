@@ -24,34 +24,38 @@ class FitLoop:
         shuffle = y is not None
         if y is None:
             batch_size = None
-        x, validation_data, validation_batch = _distributed_inputs(model, x, validation_data, batch_size)
+        x, validation_data, distributed = _distributed_inputs(model, x, validation_data, batch_size)
         return model.fit(x, y, batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch,
-                         validation_data=validation_data, validation_batch_size=validation_batch,
-                         callbacks=callbacks, verbose=0, shuffle=shuffle)
+                         validation_data=validation_data, callbacks=callbacks, verbose=0, shuffle=shuffle,
+                         **distributed)
 
 
 def _distributed_inputs(model, x, validation_data, batch_size):
-    """``x``, ``validation_data`` and the validation batch size for ``fit`` under a tensorflow ``MirroredStrategy``.
+    """``x``, ``validation_data`` and extra ``fit`` arguments under a tensorflow ``MirroredStrategy``.
 
-    Streams (``keras.utils.PyDataset``) are split per replica (:func:`~kzoo.engine.distributed.tf_mirrored.
-    distribute_stream`); in-memory validation gets a batch whose first part splits evenly over the replicas
+    Streams (``keras.utils.PyDataset``) become endless per-replica datasets
+    (:func:`~kzoo.engine.distributed.tf_mirrored.distribute_stream`), with their length as the steps of an epoch;
+    in-memory validation gets a batch size TensorFlow can evaluate on the replicas
     (:func:`~kzoo.engine.distributed.tf_mirrored.even_first_batch`). Elsewhere everything is left as it is.
     """
     import keras
 
     if keras.backend.backend() != "tensorflow" or model.distribute_strategy.num_replicas_in_sync == 1:
-        return x, validation_data, None
+        return x, validation_data, {}
     from kzoo.engine.distributed.tf_mirrored import distribute_stream, even_first_batch
 
     strategy = model.distribute_strategy
-
-    def split(data):
-        return distribute_stream(data, strategy) if isinstance(data, keras.utils.PyDataset) else data
-
-    validation_batch = None
-    if isinstance(validation_data, tuple) and batch_size:
-        validation_batch = even_first_batch(len(validation_data[0]), batch_size, strategy.num_replicas_in_sync)
-    return split(x), split(validation_data), validation_batch
+    extra = {}
+    if isinstance(x, keras.utils.PyDataset):
+        extra["steps_per_epoch"] = len(x)
+        x = distribute_stream(x, strategy)
+    if isinstance(validation_data, keras.utils.PyDataset):
+        extra["validation_steps"] = len(validation_data)
+        validation_data = distribute_stream(validation_data, strategy)
+    elif isinstance(validation_data, tuple) and batch_size:
+        extra["validation_batch_size"] = even_first_batch(len(validation_data[0]), batch_size,
+                                                          strategy.num_replicas_in_sync)
+    return x, validation_data, extra
 
 
 def steps_per_call(model, batch_size, accelerator=False):

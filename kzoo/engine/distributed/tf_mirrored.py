@@ -121,14 +121,19 @@ def even_first_batch(samples, batch_size, replicas):
 
 
 def distribute_stream(py_dataset, strategy):
-    """A ``keras.utils.PyDataset`` as a distributed dataset: each global batch split evenly over the replicas.
+    """A ``keras.utils.PyDataset`` as an endless distributed dataset, each global batch split over the replicas.
 
-    Keras 3.15 turns a PyDataset into one ``tf.data`` generator per replica device; with background workers
-    they share one queue of batches, so the replicas train on parts of different batches, some samples twice
-    and some never, or fail on unequal shapes (measured: 215 samples, batch 32, 2 devices). Here one generator
-    draws the batches through Keras's own enqueuer (its workers, its epoch hooks: kzoo's image batches reshuffle
-    there) and gives replica ``r`` part ``r`` of each batch (``numpy.array_split``): every sample once per epoch,
-    each step the one a single device takes with that batch.
+    Keras 3.15 feeds a PyDataset to ``MirroredStrategy`` through a ``tf.data`` generator over its enqueuer, and
+    also opens that generator once to peek at the first batch (``_maybe_symbolic_build``): with background workers
+    both draw from one queue, so steps train on parts of different batches, some samples twice and some never,
+    or fail on unequal shapes (measured: 215 samples, batch 32, 2 devices), and the stream's epoch hook runs once
+    too often. Here each pass of a generator draws the batches through Keras's own enqueuer (its workers) and
+    gives replica ``r`` part ``r`` of each batch (``numpy.array_split``); the stream's ``on_epoch_end`` (kzoo's
+    image batches draw their next order there) runs only after a complete pass, and a pass opened and left (the
+    peek, the prefetch after the last epoch) only stops its workers. The dataset repeats: ``fit`` must be given
+    ``steps_per_epoch=len(py_dataset)`` (``validation_steps`` likewise), so that each epoch is one pass
+    (:func:`kzoo.engine.loops.FitLoop`); without a count Keras runs one empty step per epoch, which still
+    advances the optimizer's iteration counter.
     """
     import keras
     import numpy as np
@@ -137,22 +142,25 @@ def distribute_stream(py_dataset, strategy):
     from kzoo.engine._keras_compat import py_dataset_adapter
 
     replicas = strategy.num_replicas_in_sync
-    first = py_dataset[0]
     signature = keras.tree.map_structure(
-        lambda t: tf.TensorSpec((None, *np.shape(t)[1:]), tf.as_dtype(np.asarray(t).dtype)), first)
+        lambda t: tf.TensorSpec((None, *np.shape(t)[1:]), tf.as_dtype(np.asarray(t).dtype)), py_dataset[0])
 
-    def parts():
+    def one_pass():
         adapter = py_dataset_adapter(py_dataset)
         adapter.on_epoch_begin()
+        complete = False
         try:
             for batch in adapter.get_numpy_iterator():
                 pieces = [np.array_split(np.asarray(t), replicas) for t in keras.tree.flatten(batch)]
                 for r in range(replicas):
                     yield keras.tree.pack_sequence_as(batch, [piece[r] for piece in pieces])
-        finally:
+            complete = True
             adapter.on_epoch_end()
+        finally:
+            if not complete and adapter.enqueuer is not None:
+                adapter.enqueuer.stop()
 
     def dataset(_context):
-        return tf.data.Dataset.from_generator(parts, output_signature=signature).prefetch(replicas)
+        return tf.data.Dataset.from_generator(one_pass, output_signature=signature).repeat()
 
     return strategy.distribute_datasets_from_function(dataset)

@@ -84,6 +84,11 @@ def main(backend, part, out):
                 weights[f"resumed{count}"] = flat(model)
     else:
         class Stream(keras.utils.PyDataset):  # batches drawn by Keras's enqueuer, as kzoo.data.pipeline's are
+            epochs_ended = 0
+
+            def on_epoch_end(self):  # kzoo's image batches draw their next order here
+                self.epochs_ended += 1
+
             def __len__(self):
                 return -(-len(x) // BATCH)
 
@@ -113,10 +118,14 @@ def main(backend, part, out):
 
         for count, scope in scopes.items():  # through kzoo's fit loop, which the trainer uses
             with scope:
-                model = conv_net()
-                FitLoop().run(model, Stream(workers=2), None, validation_data=None, epochs=1, initial_epoch=0,
+                model, stream = conv_net(), Stream(workers=2)
+                FitLoop().run(model, stream, None, validation_data=Stream(workers=2), epochs=2, initial_epoch=0,
                               batch_size=None, callbacks=[])
                 weights[f"stream{count}"] = flat(model)
+                results[f"stream_epochs{count}"] = stream.epochs_ended
+                iterations = model.optimizer.iterations
+                results[f"stream_steps{count}"] = int(iterations.numpy() if backend == "tensorflow"
+                                                      else np.asarray(iterations))
     np.savez(os.path.join(out, f"{part}.npz"), **weights)
     with open(os.path.join(out, f"{part}.json"), "w") as f:
         json.dump(results, f)

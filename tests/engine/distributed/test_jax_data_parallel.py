@@ -13,7 +13,7 @@ import sys
 
 import keras
 import pytest
-from replica_runs import assert_same_weights
+from replica_runs import BATCH, SAMPLES, assert_same_weights
 
 # Every check starts a jax process of its own. The fast one runs with the jax suite; the slow ones (over
 # 20 s on 2 cores) run in whichever suite runs slow tests (CI: the torch suite).
@@ -37,7 +37,10 @@ def test_batch_norm_takes_global_moments_and_a_stream_trains_alike(replica_run):
     assert abs(scores["accuracy_bn2"] - scores["accuracy_bn1"]) <= 0.01
     # one global jit: the moments are those of the global batch, so the 1-device steps (see the module doc)
     assert_same_weights(weights["bn2"], weights["bn1"])
-    assert_same_weights(weights["stream2"], weights["stream1"])
+    assert_same_weights(weights["stream2"], weights["stream1"])  # 2 epochs, with a streamed validation
+    steps = 2 * -(-SAMPLES['jax'] // BATCH)
+    assert scores["stream_steps2"] == scores["stream_steps1"] == steps  # no extra optimizer step
+    assert scores["stream_epochs2"] == scores["stream_epochs1"]  # its epoch hook as often as on one device
 
 
 @pytest.mark.slow

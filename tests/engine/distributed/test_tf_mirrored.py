@@ -12,7 +12,7 @@ import zipfile
 
 import keras
 import pytest
-from replica_runs import assert_same_weights
+from replica_runs import BATCH, SAMPLES, assert_same_weights
 
 # Every check starts a tensorflow process of its own. The fast one runs with the tensorflow suite; the slow
 # ones (over 20 s on 2 cores) run in whichever suite runs slow tests (CI: the torch suite).
@@ -41,7 +41,10 @@ def test_batch_norm_per_device_and_synchronised_and_a_stream(replica_run):
     with zipfile.ZipFile(out / "sync_bn.keras") as archive:  # the file stays loadable on torch and jax
         layers = json.loads(archive.read("config.json"))["config"]["layers"]
     assert [layer["config"]["synchronized"] for layer in layers if layer["class_name"] == "BatchNormalization"] == [False]
-    assert_same_weights(weights["stream2"], weights["stream1"])
+    assert_same_weights(weights["stream2"], weights["stream1"])  # 2 epochs, with a streamed validation
+    steps = 2 * -(-SAMPLES['tensorflow'] // BATCH)
+    assert scores["stream_steps2"] == scores["stream_steps1"] == steps  # no extra optimizer step
+    assert scores["stream_epochs2"] == scores["stream_epochs1"]  # its epoch hook as often as on one device
 
 
 @pytest.mark.slow
