@@ -40,7 +40,8 @@ def test_batch_norm_per_device_and_synchronised_and_a_stream(replica_run):
     assert_same_weights(weights["bn2sync"], weights["bn1"])  # global-batch moments: the 1-device steps
     with zipfile.ZipFile(out / "sync_bn.keras") as archive:  # the file stays loadable on torch and jax
         layers = json.loads(archive.read("config.json"))["config"]["layers"]
-    assert [layer["config"]["synchronized"] for layer in layers if layer["class_name"] == "BatchNormalization"] == [False]
+    norms = [layer["config"] for layer in layers if layer["class_name"] == "BatchNormalization"]
+    assert [config["synchronized"] for config in norms] == [False]
     assert_same_weights(weights["stream2"], weights["stream1"])  # 2 epochs, with a streamed validation
     steps = 2 * -(-SAMPLES['tensorflow'] // BATCH)
     assert scores["stream_steps2"] == scores["stream_steps1"] == steps  # no extra optimizer step
