@@ -229,6 +229,7 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
         from kzoo.engine.distributed.launch import launch_training
 
         return launch_training(plan, model, data, config_file=config_file, resume=resume, **kwargs)
+    distributed.start_worker(plan)
     primary = is_primary()
     console = _console(config.quiet or not primary)
 
@@ -291,6 +292,10 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
         run_dir = (claim_output_dir(config.output) if config.output
                    else claim_run_dir(config.model, folder.name if folder else config.data))
         config.output = run_dir
+    if primary and plan.distributed:
+        from kzoo.engine.distributed.launch import record_run_dir
+
+        record_run_dir(run_dir)
     where["run_dir"] = run_dir
     if folder is not None and primary:
         from kzoo.data.image_folder import write_file_lists

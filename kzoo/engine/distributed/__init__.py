@@ -156,6 +156,14 @@ def _check_batch(plan, batch_size):
                           f"{plan.count} devices; use {low or plan.count} or {low + plan.count}.")
 
 
+def start_worker(plan):
+    """Inside a torch worker: join the launcher's process group (before the model is built)."""
+    if plan.backend == "torch" and in_worker():
+        from kzoo.engine.distributed import torch_ddp
+
+        torch_ddp.start(plan)
+
+
 def check_sync_bn(plan, sync_bn):
     """``--sync-bn`` where the backend's framework offers synchronized batch norm."""
     if not sync_bn or plan.count == 1:

@@ -1,0 +1,176 @@
+"""Data-parallel torch training (DDP over 2 simulated gloo devices) against one device.
+
+The reference is kzoo's single-device torch engine: the 2-worker run must end with the same weights and log the
+same metrics (every global batch is the union of the two workers' halves, DDP averages the gradients), and a run
+folder must resume on either number of devices. Each launch starts 2 processes (torch imported in each), so these
+tests are slow.
+"""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+# 270 samples: 256 train (8 global batches of 32: equal halves on every step), 14 validation, 270 test
+LENET = dict(limit=270, val_split=0.05, batch_size=32, seed=3, quiet=True, schedule="constant")  # a resume keeps its schedule
+
+
+@pytest.fixture(autouse=True)
+def _torch_only(backend):
+    if backend != "torch":
+        pytest.skip("DDP is the torch backend's engine")
+
+
+def _weights(run_dir):
+    from kzoo.engine.checkpoints import load_model
+
+    return load_model(os.path.join(run_dir, "last.keras"), compile=False).get_weights()
+
+
+def _assert_same_weights(run_a, run_b, rtol=1e-5):
+    for a, b in zip(_weights(run_a), _weights(run_b), strict=True):
+        assert np.linalg.norm(a - b) <= rtol * max(np.linalg.norm(b), 1e-12), (a.shape, np.abs(a - b).max())
+
+
+def _rows(run_dir):
+    with open(os.path.join(run_dir, "metrics.csv"), newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """One device: 1 epoch, and the same run trained straight to 2 epochs."""
+    import kzoo
+
+    tmp = tmp_path_factory.mktemp("single")
+    one = kzoo.train("lenet5", epochs=1, output=str(tmp / "one"), **LENET)["run_dir"]
+    two = kzoo.train("lenet5", epochs=2, output=str(tmp / "two"), **LENET)["run_dir"]
+    return one, two
+
+
+def test_two_workers_match_one_device_then_resume_on_one(single, tmp_path):
+    import kzoo
+    import yaml
+
+    one, two = single
+    result = kzoo.train("lenet5", epochs=1, devices=2, output=str(tmp_path / "ddp"), **LENET)
+    ddp = result["run_dir"]
+    _assert_same_weights(ddp, one)
+    for got, want in zip(_rows(ddp), _rows(one), strict=True):  # global metrics, validation once
+        for key in ("loss", "val_loss"):
+            assert float(got[key]) == pytest.approx(float(want[key]), rel=1e-5)
+        for key in ("accuracy", "val_accuracy"):
+            assert float(got[key]) == pytest.approx(float(want[key]), abs=1e-9)
+    with open(os.path.join(ddp, "metrics.json")) as handle, open(os.path.join(one, "metrics.json")) as ref:
+        final, reference = json.load(handle), json.load(ref)
+    assert final["accuracy"] == reference["accuracy"] and final["loss"] == pytest.approx(reference["loss"], rel=1e-5)
+    with open(os.path.join(ddp, "config.yaml")) as handle:
+        recorded = yaml.safe_load(handle)
+    assert recorded["world_size"] == 2 and recorded["engine_used"] == "torch"
+    assert result["accuracy"] == final["accuracy"]  # the launcher returns rank 0's result
+
+    kzoo.train(resume=ddp, epochs=2, devices=1)  # 2 workers -> 1 device
+    _assert_same_weights(ddp, two)
+
+
+def test_one_device_run_resumes_on_two_workers(single, tmp_path):
+    import shutil
+
+    import kzoo
+
+    one, two = single
+    run = str(tmp_path / "resumed")
+    shutil.copytree(one, run)
+    kzoo.train(resume=run, epochs=2, devices=2)  # 1 device -> 2 workers
+    _assert_same_weights(run, two)
+    assert len(_rows(run)) == 2
+
+
+def test_batch_norm_model_reaches_the_single_device_accuracy(tmp_path):
+    """Per-device batch-norm statistics (halves of each batch): the accuracy stays within a point."""
+    import kzoo
+
+    tiny_vgg = dict(limit=2200, val_split=0.0, batch_size=64, epochs=3, seed=0, quiet=True, lr=3e-3,
+                    options={"width_multiplier": 0.125, "fc_units": 64, "dropout": 0.0})
+    alone = kzoo.train("vgg11_bn", output=str(tmp_path / "alone"), **tiny_vgg)
+    paired = kzoo.train("vgg11_bn", output=str(tmp_path / "paired"), devices=2, **tiny_vgg)
+    assert alone["accuracy"] > 0.8
+    assert abs(paired["accuracy"] - alone["accuracy"]) <= 0.01
+
+
+def test_a_killed_worker_stops_every_worker_and_keeps_the_checkpoint(tmp_path):
+    run = tmp_path / "killed"
+    command = [sys.executable, "-m", "kzoo", "train", "lenet5", "--devices", "2", "--epochs", "500", "--limit", "270",
+               "--batch-size", "32", "--quiet", "--output", str(run)]
+    launcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "KERAS_BACKEND": "torch"})
+    try:
+        deadline = time.monotonic() + 240
+        while not (run / "last.keras").exists():
+            assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
+            time.sleep(0.5)
+        workers = [_worker_pid(launcher.pid, local_rank=r) for r in (0, 1)]
+        os.kill(workers[1], signal.SIGKILL)
+        killed_at = time.monotonic()
+        _, stderr = launcher.communicate(timeout=60)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert time.monotonic() - killed_at < 30
+    assert launcher.returncode == 1, stderr
+    assert "Worker 1 of 2 was killed by signal SIGKILL; every worker was stopped" in stderr
+    assert "Traceback" not in stderr
+    assert f"continue with: kzoo train --resume {run}" in stderr
+    assert _weights(str(run))  # the last good checkpoint loads
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _descendants(pid):
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if parent == pid:
+                children += [int(entry)] + _descendants(int(entry))
+    return children
+
+
+def _worker_pid(launcher_pid, local_rank):
+    for pid in _descendants(launcher_pid):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                env = dict(item.split(b"=", 1) for item in handle.read().split(b"\0") if b"=" in item)
+        except OSError:
+            continue
+        if env.get(b"LOCAL_RANK") == str(local_rank).encode():
+            return pid
+    raise AssertionError(f"no worker with LOCAL_RANK={local_rank} under {launcher_pid}")
+
+
+def test_devices_need_the_torch_engine(cli_runner, tmp_path):
+    from kzoo_cli.main import cli
+
+    result = cli_runner.invoke(cli, ["train", "lenet5", "--devices", "2", "--engine", "fit", "--epochs", "1",
+                                     "--limit", "64", "--output", str(tmp_path / "fit")])
+    assert result.exit_code == 2, result.output
+    assert "--devices 2 on torch trains with kzoo's torch engine (DDP)" in result.output
