@@ -17,7 +17,7 @@ import uuid
 from kzoo.errors import KzooError
 
 MONITOR_INTERVAL_S = 0.5  # how often the launcher checks its workers
-SHUTDOWN_TIMEOUT_S = 10  # SIGTERM, then SIGKILL after this long
+SHUTDOWN_TIMEOUT_S = 3  # SIGTERM, then SIGKILL after this long (a worker stuck in a collective ignores SIGTERM)
 _RUN_DIR_FILE = "KZOO_LAUNCH_RUN_DIR_FILE"  # where rank 0 tells the launcher its run folder
 
 
@@ -38,8 +38,9 @@ def launch_training(plan, model, data, *, config_file, resume, **kwargs):
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    for name in ("torch.distributed.elastic", "torch.distributed.launcher"):
-        logging.getLogger(name).setLevel(logging.ERROR)  # the launcher's own chatter; failures are reported below
+    for name in list(logging.root.manager.loggerDict):  # the launcher's own log; kzoo reports failures below
+        if name.startswith(("torch.distributed.elastic", "torch.distributed.launcher")):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     scratch = tempfile.mkdtemp(prefix="kzoo-launch-")
     record = os.path.join(scratch, "run_dir")
     saved_env = {k: os.environ.get(k) for k in (_RUN_DIR_FILE, "OMP_NUM_THREADS")}
