@@ -439,5 +439,6 @@ def _load_resume(run_dir):
     state = recover(run_dir)
     if state["epochs_done"] > 0 and not os.path.exists(os.path.join(run_dir, "last.keras")):
         raise CheckpointError(f"{run_dir} cannot be resumed: it has no last.keras.")
-    stored = {k: v for k, v in stored.items() if k in cfg.FIELDS}
+    # the devices belong to the machine, not the run: a run resumes on any number of them (--devices)
+    stored = {k: v for k, v in stored.items() if k in cfg.FIELDS and k != "devices"}
     return state, stored
