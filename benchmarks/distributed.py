@@ -7,7 +7,7 @@ trainable parameter of the model, in DDP's default 25 MB buckets, all-reduced be
 nccl on GPUs), measured on its own.
 
     python benchmarks/distributed.py --models lenet5,resnet18 --configs 1x1,1x2,2x1     # a 2-core CPU
-    python benchmarks/distributed.py --models resnet18 --configs 1x0,2x0,4x0,8x0 --limit 0  # GPUs (0: default threads)
+    bash benchmarks/distributed_gpu.sh        # GPUs: 1, 2, 4, ... all of them, 256 samples per GPU per step
 """
 
 import argparse
@@ -100,6 +100,9 @@ def main():
     parser.add_argument("--configs", default="1x1,1x2,2x1", help="WORKERSxTHREADS, comma-separated (0 threads: "
                                                                   "torch's default)")
     parser.add_argument("--limit", type=int, default=None, help="training samples (default: per model)")
+    parser.add_argument("--per-device-batch", type=int, default=None,
+                        help="global batch = this x workers (weak scaling; default: the model's fixed global batch)")
+    parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=1, help="repeat the configurations, interleaved; the median "
                                                               "of the rounds is reported (a shared machine)")
     parser.add_argument("--json", dest="json_path", default=None)
@@ -110,11 +113,15 @@ def main():
         plan = dict(PLANS[model])
         if args.limit is not None:
             plan["limit"] = args.limit
+        if args.epochs is not None:
+            plan["epochs"] = args.epochs
         params = trainable_count(model, plan)
         configs = [tuple(int(part) for part in config.split("x")) for config in args.configs.split(",")]
         rates = {config: [] for config in configs}
         for _ in range(args.rounds):
             for workers, threads in configs:
+                if args.per_device_batch:
+                    plan["batch_size"] = args.per_device_batch * workers
                 rate, wall = train_rate(model, workers, threads, plan)
                 rates[workers, threads].append(rate)
                 print(json.dumps({"model": model, "workers": workers, "threads": threads, "samples_per_s": rate,
@@ -123,18 +130,22 @@ def main():
         for workers, threads in configs:
             rate = statistics.median(rates[workers, threads])
             comm = allreduce_ms(params, workers) if workers > 1 else 0.0
+            batch = args.per_device_batch * workers if args.per_device_batch else plan["batch_size"]
             results.append({"model": model, "workers": workers, "threads": threads, "samples_per_s": round(rate, 1),
                             "rounds": rates[workers, threads], "vs_first": round(rate / base, 2),
-                            "step_ms": round(1000 * plan["batch_size"] / rate, 1), "allreduce_ms": round(comm, 2),
-                            "params": params})
+                            "scaling_efficiency": round(rate / (base * workers / configs[0][0]), 2),
+                            "global_batch": batch, "step_ms": round(1000 * batch / rate, 1),
+                            "allreduce_ms": round(comm, 2), "params": params})
     if args.json_path:
         with open(args.json_path, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=1)
-    print("\n| model | workers x threads | samples/s | vs first | step (ms) | all-reduce per step (ms) |")
-    print("|---|---|---|---|---|---|")
+    print("\n| model | workers x threads | global batch | samples/s | vs first | scaling efficiency | step (ms) | "
+          "all-reduce per step (ms) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['model']} | {r['workers']} x {r['threads'] or 'default'} | {r['samples_per_s']:,} | "
-              f"{r['vs_first']:.2f}x | {r['step_ms']} | {r['allreduce_ms'] if r['workers'] > 1 else '-'} |")
+        print(f"| {r['model']} | {r['workers']} x {r['threads'] or 'default'} | {r['global_batch']} | "
+              f"{r['samples_per_s']:,} | {r['vs_first']:.2f}x | {r['scaling_efficiency']:.2f} | {r['step_ms']} | "
+              f"{r['allreduce_ms'] if r['workers'] > 1 else '-'} |")
 
 
 if __name__ == "__main__":

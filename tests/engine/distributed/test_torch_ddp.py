@@ -95,6 +95,18 @@ def test_one_device_run_resumes_on_two_workers(single, tmp_path):
     assert len(_rows(run)) == 2
 
 
+def test_torchrun_trains_as_kzoos_own_launcher(single, tmp_path):
+    one, _ = single
+    run = tmp_path / "torchrun"
+    flags = [f"--{k.replace('_', '-')}" + ("" if v is True else f"={v}") for k, v in LENET.items()]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "kzoo",
+               "train", "lenet5", "--epochs", "1", *flags, "--output", str(run)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "KERAS_BACKEND": "torch"})
+    assert done.returncode == 0, done.stderr
+    _assert_same_weights(str(run), one)
+
+
 def _bn_net_accuracy(samples, epochs, batch_size):
     """A small conv net with batch norm trained by kzoo's torch engine (DDP when a launcher started this
     process); rank 0 returns its test accuracy."""
