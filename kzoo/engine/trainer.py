@@ -229,6 +229,7 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
         from kzoo.engine.distributed.launch import launch_training
 
         return launch_training(plan, model, data, config_file=config_file, resume=resume, **kwargs)
+    distributed.start_worker(plan)
     primary = is_primary()
     console = _console(config.quiet or not primary)
 
@@ -295,6 +296,10 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
         run_dir = (claim_output_dir(config.output) if config.output
                    else claim_run_dir(config.model, folder.name if folder else config.data))
         config.output = run_dir
+    if primary and plan.distributed:
+        from kzoo.engine.distributed.launch import record_run_dir
+
+        record_run_dir(run_dir)
     where["run_dir"] = run_dir
     if folder is not None and primary:
         from kzoo.data.image_folder import write_file_lists
@@ -440,5 +445,6 @@ def _load_resume(run_dir):
     state = recover(run_dir)
     if state["epochs_done"] > 0 and not os.path.exists(os.path.join(run_dir, "last.keras")):
         raise CheckpointError(f"{run_dir} cannot be resumed: it has no last.keras.")
-    stored = {k: v for k, v in stored.items() if k in cfg.FIELDS}
+    # the devices belong to the machine, not the run: a run resumes on any number of them (--devices)
+    stored = {k: v for k, v in stored.items() if k in cfg.FIELDS and k != "devices"}
     return state, stored

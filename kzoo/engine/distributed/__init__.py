@@ -15,6 +15,7 @@ In every case ``--batch-size`` is the global batch, split evenly over the device
 
 import contextlib
 import dataclasses
+import importlib
 import importlib.metadata
 import os
 
@@ -156,6 +157,14 @@ def _check_batch(plan, batch_size):
                           f"{plan.count} devices; use {low or plan.count} or {low + plan.count}.")
 
 
+def start_worker(plan):
+    """Inside a torch worker: join the launcher's process group (before the model is built)."""
+    if plan.backend == "torch" and in_worker():
+        from kzoo.engine.distributed import torch_ddp
+
+        torch_ddp.start(plan)
+
+
 def check_sync_bn(plan, sync_bn):
     """``--sync-bn`` where the backend's framework offers synchronized batch norm."""
     if not sync_bn or plan.count == 1:
@@ -174,12 +183,14 @@ def build_scope(plan, sync_bn=False):
     """
     if plan.count == 1 or plan.backend == "torch":
         return contextlib.nullcontext()
+    name = "kzoo.engine.distributed." + {"tensorflow": "tf_mirrored", "jax": "jax_data_parallel"}.get(plan.backend, "-")
+    try:
+        engine = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        raise OptionError(f"--devices {plan.count}: kzoo has no data-parallel engine for the {plan.backend} "
+                          f"backend here; train on one device or with --backend torch.") from None
     if plan.backend == "tensorflow":
-        from kzoo.engine.distributed import tf_mirrored
-
-        return tf_mirrored.scope(plan.count, plan.ids, sync_bn)
-    if plan.backend == "jax":
-        from kzoo.engine.distributed import jax_data_parallel
-
-        return jax_data_parallel.scope(plan.count, plan.ids)
-    raise OptionError(f"--devices {plan.count}: the {plan.backend} backend has no data-parallel engine in kzoo.")
+        return engine.scope(plan.count, plan.ids, sync_bn)
+    return engine.scope(plan.count, plan.ids)
