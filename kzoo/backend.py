@@ -63,3 +63,80 @@ def set_backend(name=None):
     # Keep TensorFlow's C++ start-up chatter out of the user's terminal.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return backend
+
+
+_FORCED_HOST_DEVICES = "--xla_force_host_platform_device_count"
+
+
+def configure_devices(backend, count):
+    """Give the framework ``count`` devices to train on, before it initialises.
+
+    On a machine with GPUs the real ones are used and nothing is configured here (``--devices`` was checked
+    against them). On a CPU-only machine ``count`` > 1 simulates that many devices, so that the distributed
+    path runs: ``count`` logical CPU devices on tensorflow (``tf.config.set_logical_device_configuration``),
+    ``count`` XLA host devices on jax (``--xla_force_host_platform_device_count`` in ``XLA_FLAGS``, read once
+    when jax starts). torch needs nothing: its devices are processes (:mod:`kzoo.engine.distributed.launch`).
+
+    Both settings are fixed once the framework has started; a process that already runs it with too few
+    devices gets a :class:`~kzoo.errors.BackendError` saying so.
+    """
+    if count <= 1 or backend == "torch":
+        return
+    if backend == "jax":
+        _configure_jax(count)
+    elif backend == "tensorflow":
+        _configure_tensorflow(count)
+
+
+def _jax_started():
+    jax = sys.modules.get("jax")
+    if jax is None:
+        return False
+    from jax._src import xla_bridge  # jax has no public "are the backends up?" question
+
+    return bool(getattr(xla_bridge, "_backends", None))
+
+
+def _configure_jax(count):
+    if not _jax_started():
+        flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith(_FORCED_HOST_DEVICES)]
+        os.environ["XLA_FLAGS"] = " ".join([*flags, f"{_FORCED_HOST_DEVICES}={count}"])
+        if "jax" in sys.modules:  # imported but not started: jax reads XLA_FLAGS when its backends start
+            import jax
+
+            if jax.default_backend() != "cpu" or len(jax.devices()) >= count:
+                return
+        else:
+            return
+    import jax
+
+    devices = jax.devices()
+    if len(devices) < count:
+        raise BackendError(
+            f"--devices {count}: jax already started in this process with {len(devices)} "
+            f"{devices[0].platform.upper()} device(s), and its device count cannot change afterwards. Start a "
+            f"new process (the kzoo CLI does), or set XLA_FLAGS={_FORCED_HOST_DEVICES}={count} before jax "
+            f"is imported."
+        )
+
+
+def _configure_tensorflow(count):
+    import tensorflow as tf  # listing physical devices does not start the runtime
+
+    if tf.config.list_physical_devices("GPU"):
+        return  # real GPUs; kzoo.engine.distributed.parse_devices checked the count against them
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if current is not None and len(current) >= count:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:  # "Virtual devices cannot be modified after being initialized"
+        have = len(tf.config.list_logical_devices("CPU"))
+        if have >= count:
+            return
+        raise BackendError(
+            f"--devices {count}: TensorFlow already started in this process with {have} CPU device(s), and "
+            f"logical devices cannot be added afterwards. Start a new process (the kzoo CLI does), or call "
+            f"kzoo.backend.configure_devices('tensorflow', {count}) before anything runs on TensorFlow."
+        ) from None

@@ -62,6 +62,13 @@ def _model_options(ctx, param, values):
 @click.option("--unfreeze-at", type=click.IntRange(min=1), metavar="EPOCH",
               help="With --freeze-backbone: train the head alone for EPOCH epochs, then every layer at --lr x 0.1.")
 @backend_option
+@click.option("--devices", metavar="N|all|0,1,...",
+              help="Train data-parallel on N devices, every GPU (all) or these GPU ids; on a machine without GPU, N "
+                   "simulates N devices (torch: N gloo processes). --batch-size is the global batch (default 1).")
+@click.option("--sync-bn", is_flag=True, default=None,
+              help="With --devices: batch-norm statistics over the global batch (where the framework offers it).")
+@click.option("--scale-lr", is_flag=True, default=None,
+              help="With --devices N: multiply --lr by N (the linear scaling rule; default: --lr as given).")
 @click.option("--output", type=click.Path(file_okay=False), help="Run folder (default runs/<model>-<data>-<n>).")
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue a run folder from its last epoch.")
 @click.option("--mixed-precision", is_flag=True, default=None, help="Mixed precision (bf16 on CPU, fp16 on GPU).")
@@ -88,6 +95,8 @@ def train_command(model, config_file, resume, as_json, options, **kwargs):
       kzoo train lenet5 -o activation=sigmoid -o pool=avg --loss mse
       kzoo train --resume runs/lenet5-mnist_embedded-1 --epochs 4
       kzoo train resnet18 --weights resnet18-f37072fd.pth --num-classes 10 --freeze-backbone --unfreeze-at 3
+      kzoo train resnet18 --devices 2 --batch-size 128          # data-parallel (torch: DDP, 2 processes)
+      torchrun --nproc-per-node 4 -m kzoo train resnet18 --batch-size 256
     """
     import kzoo
 

@@ -116,23 +116,40 @@ class ImageBatches(keras.utils.PyDataset):
         self.seed, self.targets, self.cache, self.strict = seed, targets, cache, strict
         self.skipped = set()
         self.epoch = 0
+        self.rank, self.replicas = 0, 1
         self._order = self._draw_order()
+
+    def shard(self, rank, replicas):
+        """This dataset as worker ``rank`` of ``replicas`` sees it, with the ``DistributedSampler`` contract:
+        the epoch's order padded to a multiple of ``replicas`` (from its start), positions ``rank, rank +
+        replicas, ...``, batches of ``batch_size / replicas`` (``batch_size`` is the global batch)."""
+        import copy
+
+        if self.batch_size % replicas:
+            raise DataError(f"A global batch of {self.batch_size} does not split over {replicas} workers.")
+        part = copy.copy(self)
+        part.rank, part.replicas, part.batch_size = rank, replicas, self.batch_size // replicas
+        part._order = part._draw_order()
+        return part
 
     @property
     def samples(self):
-        return len(self.paths)
+        return len(self._order)
 
     @property
     def input_shape(self):
         return (*self.image_size, self.channels)
 
     def __len__(self):
-        return -(-len(self.paths) // self.batch_size)
+        return -(-self.samples // self.batch_size)
 
     def _draw_order(self):
-        if not self.shuffle:
-            return np.arange(len(self.paths))
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.paths))
+        n = len(self.paths)
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(n) if self.shuffle else np.arange(n)
+        if self.replicas == 1:
+            return order
+        padded = np.resize(order, -(-n // self.replicas) * self.replicas)  # repeats the start, as torch pads
+        return padded[self.rank::self.replicas]
 
     def on_epoch_end(self):
         self.epoch += 1
@@ -164,8 +181,8 @@ class ImageBatches(keras.utils.PyDataset):
                 images.append(image)
                 labels.append(self.labels[i])
         position = (index + 1) * self.batch_size
-        while not images and position < len(self.paths) + len(rows):  # a batch of only unreadable files
-            i = self._order[position % len(self.paths)]
+        while not images and position < len(self._order) + len(rows):  # a batch of only unreadable files
+            i = self._order[position % len(self._order)]
             image = self.load(self.paths[i])
             if image is not None:
                 images.append(image)

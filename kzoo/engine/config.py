@@ -54,6 +54,9 @@ class TrainConfig:
     weights: str = None
     freeze_backbone: bool = None
     unfreeze_at: int = None
+    devices: object = None  # N, "all" or "0,1,..." (kzoo.engine.distributed); None: 1, or torchrun's world
+    sync_bn: bool = None
+    scale_lr: bool = None
     options: dict = field(default_factory=dict)
 
 
@@ -63,6 +66,7 @@ DEFAULTS = {
     "mixed_precision": False, "augment": False, "quiet": False, "loss": "sparse_cce", "l1": 0.0, "l2": 0.0,
     "clipnorm": 0.0, "limit": 0, "engine": "auto", "seq_len": 64, "vocab": "letters", "margin": 1.0,
     "test_split": 0.1, "cache": "none", "strict_data": False, "freeze_backbone": False, "unfreeze_at": 0,
+    "sync_bn": False, "scale_lr": False,
 }
 
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -147,6 +151,11 @@ def check(config):
     _require(isinstance(config.unfreeze_at, int) and not isinstance(config.unfreeze_at, bool)
              and config.unfreeze_at >= 0,
              f"unfreeze_at must be an epoch >= 0. Received: unfreeze_at={config.unfreeze_at!r}.")
+    _require(config.devices is None or (isinstance(config.devices, (int, str)) and not isinstance(config.devices, bool)),
+             f"devices must be a number of devices, 'all' or ids such as '0,1'. Received: devices={config.devices!r}.")
+    for name in ("sync_bn", "scale_lr"):
+        _require(isinstance(getattr(config, name), bool),
+                 f"{name} must be true or false. Received: {name}={getattr(config, name)!r}.")
     _require(not config.unfreeze_at or config.freeze_backbone,
              f"unfreeze_at needs freeze_backbone (it ends the frozen phase). "
              f"Received: unfreeze_at={config.unfreeze_at}.")

@@ -24,8 +24,38 @@ class FitLoop:
         shuffle = y is not None
         if y is None:
             batch_size = None
+        x, validation_data, distributed = _distributed_inputs(model, x, validation_data, batch_size)
         return model.fit(x, y, batch_size=batch_size, epochs=epochs, initial_epoch=initial_epoch,
-                         validation_data=validation_data, callbacks=callbacks, verbose=0, shuffle=shuffle)
+                         validation_data=validation_data, callbacks=callbacks, verbose=0, shuffle=shuffle,
+                         **distributed)
+
+
+def _distributed_inputs(model, x, validation_data, batch_size):
+    """``x``, ``validation_data`` and extra ``fit`` arguments under a tensorflow ``MirroredStrategy``.
+
+    Streams (``keras.utils.PyDataset``) become endless per-replica datasets
+    (:func:`~kzoo.engine.distributed.tf_mirrored.distribute_stream`), with their length as the steps of an epoch;
+    in-memory validation gets a batch size TensorFlow can evaluate on the replicas
+    (:func:`~kzoo.engine.distributed.tf_mirrored.even_first_batch`). Elsewhere everything is left as it is.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow" or model.distribute_strategy.num_replicas_in_sync == 1:
+        return x, validation_data, {}
+    from kzoo.engine.distributed.tf_mirrored import distribute_stream, even_first_batch
+
+    strategy = model.distribute_strategy
+    extra = {}
+    if isinstance(x, keras.utils.PyDataset):
+        extra["steps_per_epoch"] = len(x)
+        x = distribute_stream(x, strategy)
+    if isinstance(validation_data, keras.utils.PyDataset):
+        extra["validation_steps"] = len(validation_data)
+        validation_data = distribute_stream(validation_data, strategy)
+    elif isinstance(validation_data, tuple) and batch_size:
+        extra["validation_batch_size"] = even_first_batch(len(validation_data[0]), batch_size,
+                                                          strategy.num_replicas_in_sync)
+    return x, validation_data, extra
 
 
 def steps_per_call(model, batch_size, accelerator=False):
@@ -69,6 +99,10 @@ class TensorflowLoop(FitLoop):
 
     def run(self, model, x, y, *, batch_size, **kwargs):
         spe = steps_per_call(model, batch_size or 32, accelerator=self._accelerator())
+        if model.distribute_strategy.num_replicas_in_sync > 1:
+            # TensorFlow 2.21 cannot run several steps per call under MirroredStrategy ("You must feed a value
+            # for placeholder tensor ..."): one step per call (kzoo.engine.distributed.tf_mirrored)
+            spe = 1
         if model.steps_per_execution != spe:
             model.steps_per_execution = spe
             model.train_function = model.test_function = model.predict_function = None

@@ -1,7 +1,14 @@
-"""The torch engine's batches: in-memory arrays indexed on the device, or a streamed ``keras.utils.PyDataset``."""
+"""The torch engine's batches: in-memory arrays indexed on the device, or a streamed ``keras.utils.PyDataset``.
+
+In-memory arrays are shuffled by ``torch.utils.data.DistributedSampler``, one worker or several: a permutation
+seeded by ``seed + epoch``, rank ``r`` of ``W`` taking its positions ``r, r + W, ...`` (padded, as torch pads, so
+every rank has as many samples). The per-rank batches of step ``k`` thus make up the ``k``-th global batch of the
+one-worker order, and a run draws the same samples on any number of workers.
+"""
 
 import keras
 import torch
+from torch.utils.data.distributed import DistributedSampler
 
 def streamed(x):
     return isinstance(x, keras.utils.PyDataset)
@@ -11,24 +18,32 @@ class DeviceBatches:
     """One epoch of ``(x, y)`` device batches: arrays copied to the device once and indexed there, or a
     ``keras.utils.PyDataset`` (``y=None``) whose batches its background workers decode, copied as they come."""
 
-    def __init__(self, x, y, batch_size, device, shuffle=True):
+    def __init__(self, x, y, batch_size, device, shuffle=True, seed=0, rank=0, replicas=1):
         self.device, self.batch_size, self.shuffle = device, batch_size, shuffle
-        self.adapter = None
+        self.adapter = self.sampler = None
         if streamed(x):
+            if replicas > 1:
+                x = x.shard(rank, replicas)
             from kzoo.engine._keras_compat import py_dataset_adapter
 
             self.adapter = py_dataset_adapter(x, shuffle=False)  # the dataset orders itself, seeded, per epoch
             self.samples, self.steps = x.samples, len(x)
         else:
             self.X, self.Y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
-            self.samples = len(self.Y)
+            if len(self.Y):
+                self.sampler = DistributedSampler(range(len(self.Y)), num_replicas=replicas, rank=rank,
+                                                  shuffle=shuffle, seed=seed)
+            self.samples = len(self.sampler) if self.sampler is not None else 0
             self.steps = -(-self.samples // batch_size)
         self._open = False
 
-    def epoch(self):
+    def epoch(self, number=0):
         if self.adapter is None:
             n = self.samples
-            order = torch.randperm(n, device=self.device) if self.shuffle else None
+            order = None
+            if self.shuffle or (self.sampler is not None and self.sampler.num_replicas > 1):
+                self.sampler.set_epoch(number)
+                order = torch.tensor(list(self.sampler), device=self.device)
             for start in range(0, n, self.batch_size):
                 if order is None:
                     yield self.X[start:start + self.batch_size], self.Y[start:start + self.batch_size]

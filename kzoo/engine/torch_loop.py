@@ -7,6 +7,10 @@ validation alike, the losses layers add and the weight regularizers), the model'
 (:mod:`kzoo.engine.torch_optim`: learning-rate schedules, clipnorm, weight decay, ``optimizer.iterations`` and
 resumable checkpoints behave exactly as with ``fit``), loss and accuracy accumulated on the device, and the Keras
 callbacks (checkpoints, CSV log, early stopping, NaN guard, progress bar) called as ``fit`` calls them.
+
+Inside a data-parallel run (:mod:`kzoo.engine.distributed`) each worker trains its shard of every global batch,
+DDP averaging the gradients (:mod:`kzoo.engine.distributed.torch_ddp`); the logs the callbacks see are summed
+over the workers and validation runs on rank 0 alone, so every worker stops at the same step.
 """
 
 import keras
@@ -73,8 +77,10 @@ class FastTorchLoop:
     """A hand-written torch training loop over the Keras model (see the module docstring)."""
 
     name = "torch"
+    seed = 0
 
     def supports(self, model, config):
+        self.seed = getattr(config, "seed", None) or 0  # the shuffle's seed (DistributedSampler: seed + epoch)
         reason = why_not(model)
         return reason is None, reason or ""
 
@@ -83,14 +89,18 @@ class FastTorchLoop:
 
         accelerate(model)  # layers that run as Keras layers (a Bidirectional LSTM) get the fused kernels too
         device = keras.ops.zeros(()).device  # where Keras puts new tensors (its default device)
+        from kzoo.engine.distributed import torch_ddp
+
         graph = compile_graph(model)
         kind, loss_object = _loss_kind(model.loss)
-        feed = DeviceBatches(x, y, batch_size, device)
+        rank, replicas = torch_ddp.world() or (0, 1)
+        feed = DeviceBatches(x, y, batch_size // replicas, device, seed=self.seed, rank=rank, replicas=replicas)
         steps = feed.steps
         if feed.samples == 0:  # as fit: an epoch needs a step (and the epoch's logs one batch)
             raise ValueError("num_samples should be a positive integer value, but got num_samples=0")
-        # host syncs: every batch on CPU (free: the CPU has already finished), ~20 per epoch on an accelerator
-        every = 1 if str(device).startswith("cpu") else max(1, steps // 20)
+        # host syncs: every batch on CPU (free: the CPU has already finished), ~20 per epoch on an accelerator or
+        # with several workers (each is an all-reduce of the logs)
+        every = 1 if str(device).startswith("cpu") and replicas == 1 else max(1, steps // 20)
 
         trainable = list(model.trainable_variables)
         params = [v.value for v in trainable]  # the Parameters themselves: Keras assigns in place (copy_)
@@ -101,6 +111,7 @@ class FastTorchLoop:
             for kernel in graph.conv_kernels:
                 if kernel.trainable:
                     restride(kernel, slots(kernel))
+        forward = graph.forward if replicas == 1 else torch_ddp.wrap(graph, params, torch.device(device))
 
         def compiled_loss(out, logits, yb):
             if kind == "sparse_cce" and logits is not None:
@@ -133,11 +144,9 @@ class FastTorchLoop:
         logs = {}
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
-            totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss x samples, correct
-            seen = 0
-            for step, (xb, yb) in enumerate(feed.epoch()):
-                seen += len(yb)
-                out, logits, added = graph.forward(xb, True)
+            totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss x samples, correct, samples
+            for step, (xb, yb) in enumerate(feed.epoch(epoch)):
+                out, logits, added = forward(xb, True)
                 loss = batch_loss(out, logits, added, yb)
                 for p in params:
                     p.grad = None
@@ -147,22 +156,32 @@ class FastTorchLoop:
                     optimizer.apply(grads)
                     totals[0].add_(loss.detach(), alpha=len(yb))
                     totals[1].add_(correct(out, logits, yb))
+                    totals[2].add_(len(yb))
                 if (step + 1) % every == 0 or step + 1 == steps:
-                    values = (totals / seen).tolist()
-                    logs = {"loss": values[0], "accuracy": values[1]}
+                    logs = self._logs(totals, replicas)
                     cbs.on_train_batch_end(step, logs)
                     if model.stop_training:
                         feed.close()
                         break
-            values = (totals / seen).tolist()
-            logs = {"loss": values[0], "accuracy": values[1]}
+            logs = self._logs(totals, replicas)
             if validation_data is not None:  # also after a NaN, as fit does (the CSV keeps its columns)
-                logs.update(self._validate(graph, validation_data, batch_size, batch_loss, correct, device))
+                validate = lambda: self._validate(graph, validation_data, batch_size, batch_loss, correct, device)  # noqa: E731
+                logs.update(validate() if replicas == 1 else torch_ddp.share(validate))
             cbs.on_epoch_end(epoch, logs)
             if model.stop_training:
                 break
         cbs.on_train_end(logs)
         return history
+
+    @staticmethod
+    def _logs(totals, replicas):
+        """Loss and accuracy so far in the epoch, over every worker's samples."""
+        if replicas > 1:
+            from kzoo.engine.distributed.torch_ddp import global_sum
+
+            totals = global_sum(totals.clone())
+        loss, right, seen = totals.tolist()
+        return {"loss": loss / seen, "accuracy": right / seen}
 
     @staticmethod
     def _validate(graph, validation_data, batch_size, batch_loss, correct, device):

@@ -16,6 +16,7 @@ import sys
 from kzoo.engine import config as cfg
 from kzoo.engine import finetune
 from kzoo.engine.checkpoints import DiskFullError, atomic_write, atomic_write_text, disk_full_error, is_disk_full
+from kzoo.engine.distributed import is_primary
 from kzoo.errors import CheckpointError, DataError, KzooError
 
 
@@ -71,16 +72,18 @@ def accelerator():
     return "cpu"
 
 
-def make_optimizer(config, steps_per_epoch):
+def make_optimizer(config, steps_per_epoch, world_size=1):
+    """The optimizer of ``config``; with ``scale_lr``, the learning rate times ``world_size`` (linear scaling)."""
     import keras
 
-    schedule = config.lr
+    lr = config.lr * world_size if config.scale_lr else config.lr
+    schedule = lr
     total = max(1, config.epochs * steps_per_epoch)
     if config.schedule == "cosine":
-        schedule = keras.optimizers.schedules.CosineDecay(config.lr, decay_steps=total)
+        schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=total)
     elif config.schedule == "step":  # x0.1 at 50% and 75% of training
         bounds = [int(total * 0.5), int(total * 0.75)]
-        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(bounds, [config.lr, config.lr * 0.1, config.lr * 0.01])
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(bounds, [lr, lr * 0.1, lr * 0.01])
     common = {"learning_rate": schedule}
     if config.clipnorm:
         common["clipnorm"] = config.clipnorm
@@ -136,6 +139,8 @@ def _console(quiet):
 
 
 def _save_config(run_dir, config, prepared, env, task):
+    if not is_primary():
+        return
     import yaml
 
     data = cfg.as_dict(config)
@@ -212,7 +217,21 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
 
     backend = set_backend(config.backend)
     config.backend = backend
-    console = _console(config.quiet)
+    import kzoo.backend
+    from kzoo.engine import distributed
+
+    plan = distributed.parse_devices(config.devices, backend, config.batch_size)
+    distributed.check_sync_bn(plan, config.sync_bn)
+    configure_devices = getattr(kzoo.backend, "configure_devices", None)  # tensorflow/jax: logical CPU devices
+    if configure_devices is not None:
+        configure_devices(backend, plan.count)
+    if backend == "torch" and plan.distributed and not distributed.in_worker():
+        from kzoo.engine.distributed.launch import launch_training
+
+        return launch_training(plan, model, data, config_file=config_file, resume=resume, **kwargs)
+    distributed.start_worker(plan)
+    primary = is_primary()
+    console = _console(config.quiet or not primary)
 
     import keras
 
@@ -220,7 +239,7 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     from kzoo.engine.archive_guard import check_weights_path
     from kzoo.engine.callbacks import EpochClock, RichProgress, RunCheckpoint, StopOnNaN
     from kzoo.engine.evaluation import plot_curves, write_json
-    from kzoo.engine.loops import choose_loop, seed_everything
+    from kzoo.engine.loops import seed_everything
     from kzoo.engine.runs import claim_output_dir, claim_run_dir
     from kzoo.tasks import task_for
     from kzoo.memory import check_training_fits, out_of_memory_as_error
@@ -240,17 +259,23 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     if folder is None and dataset.task == "image_classification":
         validate_dataset(dataset)
 
-    if state is not None and state["epochs_done"] > 0:
-        from kzoo.engine.checkpoints import load_model
+    scope = distributed.build_scope(plan, config.sync_bn)  # entered again for every compile
+    with scope:
+        if state is not None and state["epochs_done"] > 0:
+            from kzoo.engine.checkpoints import load_model
 
-        net = load_model(os.path.join(run_dir, "last.keras"), compile=True)
-    else:
-        net = create_model(config.model, weights=config.weights, **task.build_kwargs(prepared, config))
-        if config.freeze_backbone:
-            finetune.freeze_backbone(net)
-        if config.augment and len(prepared.input_shape) == 3 and folder is None:  # folders augment in workers
-            net = with_augmentation(net, augmentation(prepared.input_shape, config.data))
-    apply_kernel_regularization(net, config.l1, config.l2)
+            net = load_model(os.path.join(run_dir, "last.keras"), compile=True)
+        else:
+            net = create_model(config.model, weights=config.weights, **task.build_kwargs(prepared, config))
+            if config.freeze_backbone:
+                finetune.freeze_backbone(net)
+            if config.augment and len(prepared.input_shape) == 3 and folder is None:  # folders augment in workers
+                net = with_augmentation(net, augmentation(prepared.input_shape, config.data))
+        apply_kernel_regularization(net, config.l1, config.l2)
+        if config.sync_bn and plan.distributed and backend == "tensorflow":  # jax's moments are global already
+            from kzoo.engine.distributed.tf_mirrored import synchronize_batch_norm
+
+            synchronize_batch_norm(net)
 
     data = task.fit_data(prepared, config, initial_epoch=state["epochs_done"] if state else 0)
     n_train = data.samples
@@ -261,19 +286,26 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     check_training_fits(net, config.batch_size)
     steps = -(-n_train // config.batch_size)
     if getattr(net, "optimizer", None) is None:
-        net.compile(optimizer=make_optimizer(config, steps), loss=task.loss(config.loss),
-                    metrics=task.metrics(config.loss))
+        with scope:
+            net.compile(optimizer=make_optimizer(config, steps, plan.count), loss=task.loss(config.loss),
+                        metrics=task.metrics(config.loss))
+    notify = lambda m: console.print(f"[yellow]{m}[/yellow]")  # noqa: E731
+    loop = _choose_loop(config, backend, net, plan, notify)
 
-    if run_dir is None:
+    if run_dir is None and primary:
         run_dir = (claim_output_dir(config.output) if config.output
                    else claim_run_dir(config.model, folder.name if folder else config.data))
         config.output = run_dir
+    if primary and plan.distributed:
+        from kzoo.engine.distributed.launch import record_run_dir
+
+        record_run_dir(run_dir)
     where["run_dir"] = run_dir
-    if folder is not None:
+    if folder is not None and primary:
         from kzoo.data.image_folder import write_file_lists
 
         write_file_lists(folder, run_dir)
-    env = environment()
+    env = {**environment(), "world_size": plan.count, "engine_used": loop.name}
     _save_config(run_dir, config, prepared, env, task)
 
     has_val = data.validation is not None
@@ -281,35 +313,40 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     checkpoint = RunCheckpoint(run_dir, monitor=monitor, mode="min" if "loss" in monitor or "perplexity" in monitor
                                else "max", state=state)
     nan_guard = StopOnNaN()
-    callbacks = [EpochClock(n_train), nan_guard, checkpoint]
+    # the other workers keep only the callbacks that decide when to stop; their logs are global, so they agree
+    callbacks = [EpochClock(n_train), nan_guard, checkpoint] if primary else [nan_guard]
     if config.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss" if has_val else "loss",
                                                        patience=config.early_stopping, restore_best_weights=False))
-    if not config.quiet:
+    if not config.quiet and primary:
         callbacks.insert(1, RichProgress(config.epochs, steps, config.batch_size, console=console))
 
     initial_epoch = state["epochs_done"] if state else 0
     if initial_epoch >= config.epochs:
         raise KzooError(f"{run_dir} already trained {initial_epoch} epochs; pass --epochs N with N > "
                         f"{initial_epoch} to train further.")
-    loop = choose_loop(config.engine, backend, net, config, notify=lambda m: console.print(f"[yellow]{m}[/yellow]"))
+    devices = (f" on {plan.count} {'simulated ' if plan.simulated else ''}devices (global batch "
+               f"{config.batch_size})" if plan.distributed else "")
     console.print(f"Training [bold]{config.model}[/bold] on {config.data} ({n_train:,} samples) with {backend} "
-                  f"({loop.name} engine) -> {run_dir}", highlight=False)
+                  f"({loop.name} engine){devices} -> {run_dir}", highlight=False)
     try:
         with out_of_memory_as_error(f"Training {config.model} with --batch-size {config.batch_size}"):
             for start, end, unfrozen in finetune.phases(config, initial_epoch):
                 if unfrozen and finetune.is_frozen(net):  # --unfreeze-at: every layer, at lr x 0.1
                     finetune.unfreeze(net)
                     tuned = dataclasses.replace(config, lr=config.lr * finetune.UNFROZEN_LR_FACTOR)
-                    net.compile(optimizer=make_optimizer(tuned, steps), loss=task.loss(config.loss),
-                                metrics=task.metrics(config.loss))
-                    loop = choose_loop(config.engine, backend, net, config,
-                                       notify=lambda m: console.print(f"[yellow]{m}[/yellow]"))
+                    with scope:
+                        net.compile(optimizer=make_optimizer(tuned, steps, plan.count), loss=task.loss(config.loss),
+                                    metrics=task.metrics(config.loss))
+                    loop = _choose_loop(config, backend, net, plan, notify)
                     console.print(f"Epoch {start + 1}: every layer trains from now on, lr {tuned.lr:g}",
                                   highlight=False)
-                loop.run(net, data.x, data.y, validation_data=data.validation, epochs=end,
-                         initial_epoch=start, batch_size=config.batch_size, callbacks=callbacks)
+                with scope:  # jax shards each batch as fit draws it: the distribution must be set while it runs
+                    loop.run(net, data.x, data.y, validation_data=data.validation, epochs=end,
+                             initial_epoch=start, batch_size=config.batch_size, callbacks=callbacks)
     except KeyboardInterrupt:
+        if not primary:
+            raise
         for callback in callbacks:
             if isinstance(callback, RichProgress):
                 callback.on_train_end()
@@ -324,6 +361,8 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
             f"Interrupted during epoch {done + 1}. {saved}last.keras is the end of epoch {done}. Continue from "
             f"there with: kzoo train --resume {run_dir}"
         ) from None
+    if not primary:  # rank 0 alone plots, evaluates once and reports
+        return {"run_dir": None, "rank": distributed.rank()}
     metrics_csv = os.path.join(run_dir, "metrics.csv")
     if os.path.exists(metrics_csv):
         atomic_write(os.path.join(run_dir, "curves.png"), lambda tmp: plot_curves(metrics_csv, tmp))
@@ -339,8 +378,9 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     if os.path.exists(best):
         check_weights_path(best)  # a resumed folder may hold a file kzoo did not write
         net.load_weights(best)
-    report = task.evaluate(net, prepared.x_test, prepared.y_test, class_names=prepared.class_names,
-                           loss=config.loss)
+    with scope:
+        report = task.evaluate(net, prepared.x_test, prepared.y_test, class_names=prepared.class_names,
+                               loss=config.loss)
     if folder is not None:  # files found unreadable while streaming join those of the scan in the record
         streams = (data.x, data.validation, prepared.x_test)
         skipped = set(folder.skipped).union(*(b.skipped for b in streams if b is not None))
@@ -355,6 +395,21 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     console.print(f"[bold]{prepared.test_split}[/bold]  {headline}  (best epoch {report['best_epoch']}) -> {run_dir}",
                   highlight=False)
     return {"run_dir": run_dir, **report}
+
+
+def _choose_loop(config, backend, net, plan, notify):
+    """The training loop; several devices on torch need kzoo's torch engine (DDP lives there)."""
+    from kzoo.engine.loops import choose_loop
+
+    loop = choose_loop(config.engine, backend, net, config, notify=notify)
+    if plan.distributed and backend == "torch" and loop.name != "torch":
+        from kzoo.engine.torch_loop import why_not
+
+        reason = why_not(net) if config.engine in ("auto", "torch") else f"--engine {config.engine} was asked for"
+        raise KzooError(f"--devices {plan.count} on torch trains with kzoo's torch engine (DDP), which cannot "
+                        f"train {config.model}: {reason}. Train it on one device, or with --backend tensorflow "
+                        f"or jax.")
+    return loop
 
 
 def _open_folder(config, run_dir):
@@ -390,5 +445,6 @@ def _load_resume(run_dir):
     state = recover(run_dir)
     if state["epochs_done"] > 0 and not os.path.exists(os.path.join(run_dir, "last.keras")):
         raise CheckpointError(f"{run_dir} cannot be resumed: it has no last.keras.")
-    stored = {k: v for k, v in stored.items() if k in cfg.FIELDS}
+    # the devices belong to the machine, not the run: a run resumes on any number of them (--devices)
+    stored = {k: v for k, v in stored.items() if k in cfg.FIELDS and k != "devices"}
     return state, stored

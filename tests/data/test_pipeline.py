@@ -49,6 +49,26 @@ def test_training_order_is_seeded_and_new_each_epoch(digits_folder):
     np.testing.assert_array_equal(np.sort(first), np.sort(folder.train.labels))
 
 
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_a_shard_follows_the_distributed_sampler_contract(digits_folder, replicas):
+    """Worker r of W: the epoch's order padded and strided as torch's DistributedSampler does it."""
+    torch_data = pytest.importorskip("torch.utils.data.distributed")
+    folder = open_image_folder(digits_folder)
+    full = _batches(folder, shuffle=True, seed=5, batch_size=30)
+    shards = [_batches(folder, shuffle=True, seed=5, batch_size=30).shard(r, replicas) for r in range(replicas)]
+    n = len(folder.train.paths)
+    for epoch in range(2):
+        for rank, shard in enumerate(shards):
+            sampler = torch_data.DistributedSampler(range(n), num_replicas=replicas, rank=rank, shuffle=False)
+            expected = full._order[list(sampler)]
+            assert shard.batch_size == 30 // replicas and len(shard) == len(shards[0])
+            np.testing.assert_array_equal(_all(shard)[1], folder.train.labels[expected])
+        full.on_epoch_end()  # the next epoch's order; _all() ended each shard's epoch
+    seen = np.concatenate([shard._order for shard in shards])
+    assert set(seen) == set(range(n))  # every sample, once (a few repeated to pad)
+    assert len(seen) - n < replicas
+
+
 def test_augmentation_shifts_within_ten_percent(digits_folder):
     folder = open_image_folder(digits_folder)
     plain, _ = _batches(folder, "test")[0]
