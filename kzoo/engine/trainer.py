@@ -76,7 +76,7 @@ def make_optimizer(config, steps_per_epoch, world_size=1):
     """The optimizer of ``config``; with ``scale_lr``, the learning rate times ``world_size`` (linear scaling)."""
     import keras
 
-    lr = config.lr * world_size if config.scale_lr else config.lr
+    lr = config.lr * world_size if world_size > 1 and config.scale_lr else config.lr
     schedule = lr
     total = max(1, config.epochs * steps_per_epoch)
     if config.schedule == "cosine":

@@ -70,3 +70,19 @@ def test_outside_a_launcher_this_process_is_the_only_one(monkeypatch):
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     assert distributed.world() == (0, 1, 0) and distributed.is_primary() and not distributed.in_worker()
+
+
+def test_scale_lr_multiplies_the_learning_rate_by_the_devices():
+    import keras
+
+    from kzoo.engine import config as cfg
+    from kzoo.engine.trainer import make_optimizer
+
+    given = cfg.resolve({"model": "lenet5", "lr": 0.01, "optimizer": "sgd"})
+    scaled = cfg.resolve({"model": "lenet5", "lr": 0.01, "optimizer": "sgd", "scale_lr": True})
+    rate = lambda optimizer: float(keras.ops.convert_to_numpy(optimizer.learning_rate))  # noqa: E731
+    assert rate(make_optimizer(given, 10, world_size=4)) == pytest.approx(0.01)  # as given by default
+    assert rate(make_optimizer(scaled, 10, world_size=4)) == pytest.approx(0.04)
+    assert rate(make_optimizer(scaled, 10, world_size=1)) == pytest.approx(0.01)
+    with pytest.raises(OptionError, match="scale_lr must be true or false"):
+        cfg.resolve({"model": "lenet5", "scale_lr": "yes"})

@@ -107,6 +107,25 @@ def test_torchrun_trains_as_kzoos_own_launcher(single, tmp_path):
     _assert_same_weights(str(run), one)
 
 
+def test_a_streamed_image_folder_is_sharded_as_the_arrays_are(tmp_path):
+    """ImageBatches (a PyDataset decoded in background threads): 2 workers end with the 1-device weights."""
+    from PIL import Image
+
+    import kzoo
+    from kzoo.data import load_dataset
+
+    digits = load_dataset("mnist_embedded")
+    for i in range(300):  # 256 training images after the folder's validation and test splits
+        folder = tmp_path / "digits" / str(int(digits.y_train[i]))
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(digits.x_train[i]).save(folder / f"{i}.png")
+    common = dict(data=str(tmp_path / "digits"), epochs=2, batch_size=16, quiet=True, schedule="constant")
+    alone = kzoo.train("lenet5", output=str(tmp_path / "alone"), **common)
+    paired = kzoo.train("lenet5", output=str(tmp_path / "paired"), devices=2, **common)
+    _assert_same_weights(paired["run_dir"], alone["run_dir"])
+    assert paired["accuracy"] == alone["accuracy"]
+
+
 def _bn_net_accuracy(samples, epochs, batch_size):
     """A small conv net with batch norm trained by kzoo's torch engine (DDP when a launcher started this
     process); rank 0 returns its test accuracy."""
