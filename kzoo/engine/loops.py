@@ -105,14 +105,31 @@ class XlaFitLoop(TensorflowLoop):
 
 
 class TorchLoop:
-    """The torch backend's fast loop (``kzoo.engine.torch_loop``), imported only when it is chosen."""
+    """The torch backend's fast loops, imported only when chosen: ``kzoo.engine.torch_loop`` (the compiled graph)
+    for the models it takes, else ``kzoo.engine.torch_masked_loop`` (several inputs, masks, per-step outputs)."""
 
     name = "torch"
 
-    def __new__(cls):
-        from kzoo.engine.torch_loop import FastTorchLoop as Loop
+    def __init__(self):
+        self._loop = None
 
-        return Loop()
+    def supports(self, model, config):
+        from kzoo.engine.torch_loop import FastTorchLoop
+        from kzoo.engine.torch_masked_loop import MaskedTorchLoop
+
+        ok, reason = FastTorchLoop().supports(model, config)
+        if ok:
+            self._loop = FastTorchLoop()
+            return True, ""
+        if MaskedTorchLoop().supports(model, config)[0]:
+            self._loop = MaskedTorchLoop()
+            return True, ""
+        return False, reason
+
+    def run(self, model, *args, **kwargs):
+        if self._loop is None and not self.supports(model, None)[0]:
+            raise ValueError(f"The torch engine cannot train {model.name}.")
+        return self._loop.run(model, *args, **kwargs)
 
 
 # engine name -> {backend: loop class}; "fit" serves every backend
