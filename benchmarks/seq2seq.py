@@ -1,6 +1,6 @@
 """kzoo's ``seq2seq`` training vs a hand-written PyTorch GRU encoder-decoder: same sizes, same batches, one process.
 
-    KERAS_BACKEND=torch python benchmarks/seq2seq.py [--steps 48] [--rounds 4] [--batch-size 64] [--units 256]
+    KERAS_BACKEND=torch python benchmarks/seq2seq.py [--steps 40] [--warmup 3] [--batch-size 64] [--units 256]
         [--num-layers 2] [--embedding-dim 128] [--engine auto] [--json]
 
 Both train on the same ``fra_eng`` pairs, encoded by ``kzoo.tasks.translation.TranslationTask`` as ``kzoo train``
@@ -12,9 +12,12 @@ an ``nn.GRU`` encoder over the packed (unpadded) source, an ``nn.GRU`` decoder s
 states, dropout on the embeddings, between layers and before ``nn.Linear`` to the target vocabulary,
 ``F.cross_entropy(ignore_index=0)``, ``torch.optim.Adam`` + ``clip_grad_norm_``.
 
-The two take turns for ``--rounds`` rounds of ``--steps`` steps (the order flips every round); each round's
-first step is untimed (set-up, warm-up). The median over rounds of kzoo's pairs/s divided by native pairs/s is
-printed last as ``ratio=1.23``: both sides share the machine's load at the same moments.
+The two take turns step by step: kzoo's side is ONE call of the engine's ``run`` over ``--warmup`` +
+``--steps`` batches, and after each of its steps a callback runs one native step on a batch of the same
+pairs, off kzoo's clock (a kzoo step is timed from the end of the previous native step to its own end, so
+kzoo's batching and callbacks count). Each step pair sees about the same machine load, which matters on a
+shared machine; the warm-up steps are left out. The median over step pairs of native step time divided by kzoo
+step time (kzoo's throughput relative to native) is printed last as ``ratio=1.23``.
 """
 
 import argparse
@@ -31,8 +34,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=48, help="steps per round and side (the first one untimed)")
-    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--steps", type=int, default=40, help="timed steps per side")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps per side first")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--units", type=int, default=256)
     p.add_argument("--num-layers", type=int, default=2)
@@ -66,8 +69,10 @@ class Native:
                 super().__init__()
                 self.source_embedding = nn.Embedding(source_vocab, args.embedding_dim)
                 self.target_embedding = nn.Embedding(target_vocab, args.embedding_dim)
-                self.encoder = nn.GRU(args.embedding_dim, args.units, args.num_layers, batch_first=True, dropout=0.2)
-                self.decoder = nn.GRU(args.embedding_dim, args.units, args.num_layers, batch_first=True, dropout=0.2)
+                self.encoder = nn.GRU(args.embedding_dim, args.units, args.num_layers, batch_first=True,
+                                      dropout=0.2 if args.num_layers > 1 else 0.0)
+                self.decoder = nn.GRU(args.embedding_dim, args.units, args.num_layers, batch_first=True,
+                                      dropout=0.2 if args.num_layers > 1 else 0.0)
                 self.dropout = nn.Dropout(0.2)
                 self.out = nn.Linear(args.units, target_vocab)
 
@@ -121,24 +126,25 @@ class Kzoo:
         self.loop = choose_loop(args.engine, keras.backend.backend(), self.model, types.SimpleNamespace())
         self.batch_size = args.batch_size
 
-    def round(self, batches):
+    def run(self, source, target_in, target_out, after_step):
+        """One engine run over the pairs; ``after_step(step)`` runs after each step, off kzoo's clock."""
         import keras
-        import numpy as np
 
         times = []
 
-        class Clock(keras.callbacks.Callback):
+        class Relay(keras.callbacks.Callback):
+            last = None
+
             def on_train_batch_end(self, batch, logs=None):
-                times.append(time.perf_counter())
+                now = time.perf_counter()
+                if self.last is not None:
+                    times.append(now - self.last)
+                after_step(batch)
+                self.last = time.perf_counter()
 
-        source, target_in, target_out = (np.concatenate(part) for part in zip(*batches))
         self.loop.run(self.model, [source, target_in], target_out, validation_data=None, epochs=1, initial_epoch=0,
-                      batch_size=self.batch_size, callbacks=[Clock()])
+                      batch_size=self.batch_size, callbacks=[Relay()])
         return times
-
-
-def pairs_per_second(times, batch_size):
-    return (len(times) - 1) * batch_size / (times[-1] - times[0])
 
 
 def main(argv=None):
@@ -150,25 +156,32 @@ def main(argv=None):
 
     seed_everything(0)
     source, target_in, target_out, source_vocab, target_vocab = load_pairs()
-    order = np.random.default_rng(0).permutation(len(source))
-    sides = {"kzoo": Kzoo(source_vocab, target_vocab, args), "native": Native(source_vocab, target_vocab, args)}
+    b, total = args.batch_size, args.warmup + args.steps
+    pick = np.random.default_rng(0).permutation(len(source))[: total * b]
+    source, target_in, target_out = source[pick], target_in[pick], target_out[pick]
+    kzoo_side, native = Kzoo(source_vocab, target_vocab, args), Native(source_vocab, target_vocab, args)
     print(f"seq2seq GRU {args.num_layers}x{args.units}, embeddings {args.embedding_dim}, vocab {source_vocab}/"
-          f"{target_vocab}, batch {args.batch_size}; kzoo engine: {sides['kzoo'].loop.name}; torch threads "
-          f"{torch.get_num_threads()}, load {os.getloadavg()[0]:.1f}", flush=True)
-    rates = {"kzoo": [], "native": []}
-    b = args.batch_size
-    for r in range(args.rounds):
-        start = r * args.steps * b
-        picks = [order[(start + i * b + np.arange(b)) % len(order)] for i in range(args.steps)]
-        batches = [(source[p], target_in[p], target_out[p]) for p in picks]
-        for name in (("kzoo", "native") if r % 2 == 0 else ("native", "kzoo")):
-            rates[name].append(pairs_per_second(sides[name].round(batches), b))
-        print(f"round {r + 1}: kzoo {rates['kzoo'][-1]:.0f} pairs/s, native {rates['native'][-1]:.0f} pairs/s",
-              flush=True)
-    ratio = statistics.median(k / n for k, n in zip(rates["kzoo"], rates["native"]))
-    result = {"kzoo_pairs_per_s": statistics.median(rates["kzoo"]),
-              "native_pairs_per_s": statistics.median(rates["native"]), "ratio": round(ratio, 3),
-              "engine": sides["kzoo"].loop.name, "load": os.getloadavg()[0]}
+          f"{target_vocab}, batch {b}; kzoo engine: {kzoo_side.loop.name}; torch threads {torch.get_num_threads()}, "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
+    native_times = []
+
+    def native_step(step):
+        rows = slice(step * b, (step + 1) * b)
+        start = time.perf_counter()
+        native.round([(source[rows], target_in[rows], target_out[rows])])
+        native_times.append(time.perf_counter() - start)
+
+    kzoo_times = kzoo_side.run(source, target_in, target_out, native_step)
+    # kzoo_times[i] is kzoo's step i + 1; pair it with the native step run right before it (step i)
+    pairs = list(zip(kzoo_times, native_times))[args.warmup - 1:]
+    ratios = [n / k for k, n in pairs]
+    ratio = statistics.median(ratios)
+    result = {"kzoo_pairs_per_s": round(b * len(pairs) / sum(k for k, _ in pairs), 1),
+              "native_pairs_per_s": round(b * len(pairs) / sum(n for _, n in pairs), 1), "ratio": round(ratio, 3),
+              "ratio_quartiles": [round(q, 3) for q in statistics.quantiles(ratios, n=4)],
+              "steps": len(pairs), "engine": kzoo_side.loop.name, "load": os.getloadavg()[0]}
+    print(f"kzoo {result['kzoo_pairs_per_s']} pairs/s, native {result['native_pairs_per_s']} pairs/s over "
+          f"{len(pairs)} step pairs (quartiles of the ratio {result['ratio_quartiles']})")
     if args.json:
         print(json.dumps(result))
     print(f"ratio={ratio:.2f}")
