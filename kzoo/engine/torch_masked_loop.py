@@ -6,7 +6,9 @@ and Keras masks (``Embedding(mask_zero=True)``), which :mod:`kzoo.engine.torch_g
 fused kernels, :mod:`kzoo.engine.torch_kernels`) up to the logits of its final float32 softmax, and trains it
 as ``fit`` does, minus ``fit``'s costs on torch: the sparse cross-entropy comes from the logits in one fused
 kernel (``fit`` normalises, clips and takes the log of a ``(batch, steps, vocabulary)`` softmax and goes back
-through all of it), and Adam is the fused update of :mod:`kzoo.engine.torch_optim` where it applies.
+through all of it); where the logits come from a plain ``Dense``, it multiplies only the steps the output mask
+keeps (a translation's padding is more than half of its target steps, and the vocabulary-wide product is most
+of a step's work); Adam is the fused update of :mod:`kzoo.engine.torch_optim` where it applies.
 
 What it computes is what ``fit`` computes (tests/engine/test_torch_masked_loop.py): the loss is the mean over
 the steps the output mask keeps and ``ignore_class`` does not drop, batch losses averaged by batch size, the
@@ -60,12 +62,25 @@ def why_not(model):
     return None
 
 
-def logits_model(model):
-    """A Keras model over the same layers and weights whose output is the logits of ``model``'s softmax."""
-    sub = _LOGITS_MODELS.get(model)
-    if sub is None:
-        sub = _LOGITS_MODELS[model] = keras.Model(model.inputs, _softmax_head(model), name=f"{model.name}_logits")
-    return sub
+def _plain_logits_layer(model):
+    """The ``Dense`` (linear, no regularizer) whose output is the softmax's input, or ``None``."""
+    history = getattr(_softmax_head(model), "_keras_history", None)
+    layer = history.operation if history else None
+    if (type(layer) is keras.layers.Dense and layer.activation is keras.activations.linear and layer.lora_rank is None
+            and not any(getattr(layer, f"{w}_regularizer", None) for w in ("kernel", "bias", "activity"))):
+        return layer
+    return None
+
+
+def forward_parts(model):
+    """``(keras model, logits Dense or None)``: the model up to the logits, or, where they come from a plain
+    ``Dense``, up to that layer's input (the Dense is then applied to the kept steps only)."""
+    parts = _LOGITS_MODELS.get(model)
+    if parts is None:
+        dense = _plain_logits_layer(model)
+        end = dense.input if dense is not None else _softmax_head(model)
+        parts = _LOGITS_MODELS[model] = (keras.Model(model.inputs, end, name=f"{model.name}_logits"), dense)
+    return parts
 
 
 class _Batches:
@@ -103,7 +118,7 @@ class MaskedTorchLoop:
 
         accelerate(model)
         device = keras.ops.zeros(()).device
-        forward = logits_model(model)
+        forward, dense = forward_parts(model)
         ignore = model.loss.ignore_class
         feed = _Batches(x, y, batch_size, device)
         if feed.samples == 0:
@@ -114,21 +129,28 @@ class MaskedTorchLoop:
 
         def batch_terms(inputs, yb, training):
             """``(loss, correct, counted)`` of one batch, as ``fit`` computes them."""
-            logits = forward(inputs, training=training)
-            mask = keras.backend.get_keras_mask(logits) if hasattr(keras.backend, "get_keras_mask") \
-                else getattr(logits, "_keras_mask", None)
-            yb = yb.long().reshape(logits.shape[:-1])
-            kept = torch.ones_like(yb, dtype=torch.bool) if mask is None else mask.bool()
-            scored = kept if ignore is None else kept & (yb != ignore)
-            losses = F.cross_entropy(logits.flatten(0, -2), yb.flatten().clamp(0, logits.shape[-1] - 1),
-                                     reduction="none").reshape(yb.shape)
-            loss = (losses * scored).sum() / scored.sum().clamp(min=1) if mask is not None or ignore is not None \
-                else losses.mean()
+            out = forward(inputs, training=training)
+            mask = keras.backend.get_keras_mask(out) if hasattr(keras.backend, "get_keras_mask") \
+                else getattr(out, "_keras_mask", None)
+            yb = yb.long().reshape(out.shape[:-1])
+            if mask is not None:  # only the kept steps count: the logits of the others are never needed
+                kept = mask.bool()
+                out, yb = out[kept], yb[kept]
+            if dense is not None:
+                out = torch.addmm(dense.bias.value, out.reshape(-1, out.shape[-1]), dense.kernel.value) \
+                    if dense.use_bias else out.reshape(-1, out.shape[-1]) @ dense.kernel.value
+            logits, yb = out.reshape(-1, out.shape[-1]), yb.reshape(-1)
+            scored = yb != ignore if ignore is not None else None
+            losses = F.cross_entropy(logits, yb.clamp(0, logits.shape[-1] - 1), reduction="none")
+            if scored is None:
+                loss = losses.mean()
+            else:
+                loss = (losses * scored).sum() / scored.sum().clamp(min=1)
             extra = list(forward.losses)
             if extra:
                 loss = loss + torch.stack([t.float().sum() for t in extra]).sum()
-            correct = ((logits.argmax(-1) == yb) & kept).sum()
-            return loss, correct, kept.sum()
+            correct = (logits.argmax(-1) == yb).sum()
+            return loss, correct, torch.tensor(len(yb), device=yb.device)
 
         history = keras.callbacks.History()
         cbs = keras.callbacks.CallbackList(list(callbacks) + [history], model=model, epochs=epochs, steps=feed.steps,
