@@ -126,10 +126,14 @@ class TorchLoop:
             return True, ""
         return False, reason
 
-    def run(self, model, *args, **kwargs):
+    def run(self, model, x, y, **kwargs):
         if self._loop is None and not self.supports(model, None)[0]:
             raise ValueError(f"The torch engine cannot train {model.name}.")
-        return self._loop.run(model, *args, **kwargs)
+        from kzoo.engine.torch_masked_loop import MaskedTorchLoop
+
+        if y is None and isinstance(self._loop, MaskedTorchLoop):  # a streamed PyDataset: fit streams it
+            return FitLoop().run(model, x, y, **kwargs)
+        return self._loop.run(model, x, y, **kwargs)
 
 
 # engine name -> {backend: loop class}; "fit" serves every backend

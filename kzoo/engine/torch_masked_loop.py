@@ -66,8 +66,8 @@ def _plain_logits_layer(model):
     """The ``Dense`` (linear, no regularizer) whose output is the softmax's input, or ``None``."""
     history = getattr(_softmax_head(model), "_keras_history", None)
     layer = history.operation if history else None
-    if (type(layer) is keras.layers.Dense and layer.activation is keras.activations.linear and layer.lora_rank is None
-            and not any(getattr(layer, f"{w}_regularizer", None) for w in ("kernel", "bias", "activity"))):
+    if (type(layer) is keras.layers.Dense and layer.activation is keras.activations.linear
+            and getattr(layer, "lora_rank", None) is None and len(layer._inbound_nodes) == 1 and not any(getattr(layer, f"{w}_regularizer", None) for w in ("kernel", "bias", "activity"))):
         return layer
     return None
 
