@@ -139,14 +139,40 @@ class XlaFitLoop(TensorflowLoop):
 
 
 class TorchLoop:
-    """The torch backend's fast loop (``kzoo.engine.torch_loop``), imported only when it is chosen."""
+    """The torch backend's fast loops, imported only when chosen: ``kzoo.engine.torch_loop`` (the compiled graph)
+    for the models it takes, else ``kzoo.engine.torch_masked_loop`` (several inputs, masks, per-step outputs)."""
 
     name = "torch"
 
-    def __new__(cls):
-        from kzoo.engine.torch_loop import FastTorchLoop as Loop
+    def __init__(self):
+        self._loop = None
 
-        return Loop()
+    @property
+    def data_parallel(self):
+        """Whether the chosen loop trains with DDP on several workers (only the compiled-graph loop does)."""
+        return bool(getattr(self._loop, "data_parallel", False))
+
+    def supports(self, model, config):
+        from kzoo.engine.torch_loop import FastTorchLoop
+        from kzoo.engine.torch_masked_loop import MaskedTorchLoop
+
+        ok, reason = FastTorchLoop().supports(model, config)
+        if ok:
+            self._loop = FastTorchLoop()
+            return True, ""
+        if MaskedTorchLoop().supports(model, config)[0]:
+            self._loop = MaskedTorchLoop()
+            return True, ""
+        return False, reason
+
+    def run(self, model, x, y, **kwargs):
+        if self._loop is None and not self.supports(model, None)[0]:
+            raise ValueError(f"The torch engine cannot train {model.name}.")
+        from kzoo.engine.torch_masked_loop import MaskedTorchLoop
+
+        if y is None and isinstance(self._loop, MaskedTorchLoop):  # a streamed PyDataset: fit streams it
+            return FitLoop().run(model, x, y, **kwargs)
+        return self._loop.run(model, x, y, **kwargs)
 
 
 # engine name -> {backend: loop class}; "fit" serves every backend

@@ -77,6 +77,7 @@ class FastTorchLoop:
     """A hand-written torch training loop over the Keras model (see the module docstring)."""
 
     name = "torch"
+    data_parallel = True  # trains with DDP when started as one of several workers
     seed = 0
 
     def supports(self, model, config):

@@ -31,7 +31,7 @@ class FusedAdam:
     It updates the Keras optimizer's own moment variables and ``iterations``, so checkpoints and resume are
     unchanged. Keras puts epsilon outside the bias correction (``m / (sqrt(v) + eps)`` scaled by
     ``sqrt(1 - b2^t) / (1 - b1^t)``); torch inside (``sqrt(v) / sqrt(1 - b2^t) + eps``); passing torch
-    ``eps / sqrt(1 - b2^t)`` makes the two the same update.
+    ``eps / sqrt(1 - b2^t)`` makes the two the same update. ``clipnorm`` clips each gradient first, as Keras does.
     """
 
     @staticmethod
@@ -39,7 +39,7 @@ class FusedAdam:
         from kzoo.engine._keras_compat import torch_adam_class
 
         return (type(optimizer) is torch_adam_class() and not optimizer.amsgrad and not optimizer.weight_decay
-                and optimizer.clipnorm is None and optimizer.clipvalue is None and optimizer.global_clipnorm is None
+                and optimizer.clipvalue is None and optimizer.global_clipnorm is None
                 and not optimizer.use_ema and not optimizer.gradient_accumulation_steps
                 and optimizer.loss_scale_factor is None and hasattr(torch, "_fused_adam_"))
 
@@ -76,6 +76,9 @@ class FusedAdam:
         if self._flat is None:
             self._flat = [[_memory_order(t) for t in group] for group in (self.params, self.m, self.v)]
         params, m, v = self._flat
+        if opt.clipnorm:  # Keras clips each gradient by its own norm: g * clipnorm / max(|g|, clipnorm)
+            clip = float(opt.clipnorm)
+            grads = [(g * clip) / n.clamp(min=clip) for g, n in zip(grads, torch._foreach_norm(grads))]
         # the fused kernel walks memory in order: each gradient must share its parameter's memory order
         # (autograd gives it that; a gradient from elsewhere may not), then goes in as the same flat view
         grads = [_memory_order(g if _same_order(g, p) else torch.empty_like(p).copy_(g))

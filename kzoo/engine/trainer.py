@@ -402,10 +402,11 @@ def _choose_loop(config, backend, net, plan, notify):
     from kzoo.engine.loops import choose_loop
 
     loop = choose_loop(config.engine, backend, net, config, notify=notify)
-    if plan.distributed and backend == "torch" and loop.name != "torch":
+    if plan.distributed and backend == "torch" and not getattr(loop, "data_parallel", False):
         from kzoo.engine.torch_loop import why_not
 
         reason = why_not(net) if config.engine in ("auto", "torch") else f"--engine {config.engine} was asked for"
+        reason = reason or "it trains with the masked loop, which runs on one device"
         raise KzooError(f"--devices {plan.count} on torch trains with kzoo's torch engine (DDP), which cannot "
                         f"train {config.model}: {reason}. Train it on one device, or with --backend tensorflow "
                         f"or jax.")

@@ -123,15 +123,15 @@ def test_batch_norm_updates_the_moving_statistics_like_keras(shape):
 
 
 @torch_only
-@pytest.mark.parametrize("schedule", [False, True])
-def test_fused_adam_is_keras_adam(schedule):
+@pytest.mark.parametrize("schedule,clipnorm", [(False, None), (True, None), (False, 0.5)])
+def test_fused_adam_is_keras_adam(schedule, clipnorm):
     import torch
 
     from kzoo.engine.torch_optim import FusedAdam, KerasApply, optimizer_step
 
     def make():
         lr = keras.optimizers.schedules.CosineDecay(0.01, 10) if schedule else 0.01
-        return keras.optimizers.Adam(lr)
+        return keras.optimizers.Adam(lr, clipnorm=clipnorm)  # 0.5: every random gradient is clipped
 
     from kzoo.engine.torch_graph import restride
 

@@ -17,12 +17,12 @@ from kzoo.engine.loops import FitLoop  # noqa: E402
 
 @pytest.fixture
 def fused_calls(monkeypatch):
-    """Counts the calls of the fused kernels (Keras's ``_cudnn_lstm`` / ``_cudnn_gru``)."""
+    """Counts the calls of the fused kernels (Keras's ``_cudnn_lstm`` / ``_cudnn_gru``, the masked path)."""
     keras_rnn = _keras_compat.torch_rnn_module()
     calls = []
-    for name in ("_cudnn_lstm", "_cudnn_gru"):
-        original = getattr(keras_rnn, name)
-        monkeypatch.setattr(keras_rnn, name, lambda *a, _f=original, **k: calls.append(1) or _f(*a, **k))
+    for module, name in ((keras_rnn, "_cudnn_lstm"), (keras_rnn, "_cudnn_gru"), (torch_kernels, "_masked_fused")):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _f=original, **k: calls.append(1) or _f(*a, **k))
     return calls
 
 
@@ -61,13 +61,46 @@ def test_dropout_inside_the_layer_keeps_the_keras_path_in_training(fused_calls):
     assert fused_calls
 
 
-def test_masked_sequences_keep_the_keras_path(fused_calls):
-    inputs = keras.Input((None,), dtype="int32")
-    x = keras.layers.Embedding(10, 4, mask_zero=True)(inputs)
-    model = keras.Model(inputs, keras.layers.LSTM(3)(x))
-    assert accelerate(model) == 1
-    out = model(np.array([[1, 2, 0, 0], [3, 0, 0, 0]], "int32"))
-    assert tuple(out.shape) == (2, 3) and not fused_calls
+def _masked_pair(cls, tokens, **options):
+    """Two embedding + RNN models with the same weights and ``mask_zero``: Keras's and the accelerated one."""
+    def build():
+        inputs = keras.Input((tokens.shape[1],), dtype="int32")
+        x = keras.layers.Embedding(10, 5, mask_zero=True)(inputs)
+        return keras.Model(inputs, cls(6, **options)(x))
+
+    plain, fused = build(), build()
+    fused.set_weights(plain.get_weights())
+    assert accelerate(fused) == 1
+    return plain, fused
+
+
+_RIGHT_PADDED = np.array([[1, 2, 3, 0, 0], [4, 0, 0, 0, 0], [5, 6, 7, 8, 9]], "int32")
+
+
+@pytest.mark.parametrize("cls", [keras.layers.LSTM, keras.layers.GRU])
+@pytest.mark.parametrize("options", [{"return_sequences": True, "return_state": True},
+                                     {"return_sequences": True, "zero_output_for_mask": True}, {}])
+def test_right_padded_masks_take_the_fused_kernel_with_keras_results(cls, options, fused_calls):
+    """Packed sequences give Keras's masked-loop outputs, final states and gradients."""
+    results = {}
+    for name, model in zip(("keras", "fused"), _masked_pair(cls, _RIGHT_PADDED, **options)):
+        calls = len(fused_calls)
+        outputs = keras.tree.flatten(model(_RIGHT_PADDED))
+        sum(o.square().sum() for o in outputs).backward()
+        results[name] = ([o.detach().numpy() for o in outputs],
+                         [w.value.grad.numpy().copy() for w in model.trainable_weights])
+        assert (len(fused_calls) > calls) == (name == "fused")
+    for fused, plain in zip(results["fused"][0] + results["fused"][1], results["keras"][0] + results["keras"][1]):
+        np.testing.assert_allclose(fused, plain, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("tokens", [np.array([[0, 0, 1, 2], [3, 4, 5, 6]], "int32"),  # left padding
+                                    np.array([[1, 0, 2, 0], [3, 4, 5, 6]], "int32"),  # a hole
+                                    np.array([[0, 0, 0, 0], [3, 4, 5, 6]], "int32")])  # an empty sequence
+def test_other_masks_keep_the_keras_path(tokens, fused_calls):
+    plain, fused = _masked_pair(keras.layers.GRU, tokens, return_sequences=True)
+    np.testing.assert_allclose(fused(tokens).detach().numpy(), plain(tokens).detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert not fused_calls
 
 
 def test_other_keras_models_are_untouched_while_kzoo_trains_with_the_kernels(tmp_path, fused_calls):

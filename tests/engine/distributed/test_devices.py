@@ -86,3 +86,18 @@ def test_scale_lr_multiplies_the_learning_rate_by_the_devices():
     assert rate(make_optimizer(scaled, 10, world_size=1)) == pytest.approx(0.01)
     with pytest.raises(OptionError, match="scale_lr must be true or false"):
         cfg.resolve({"model": "lenet5", "scale_lr": "yes"})
+
+
+@pytest.mark.slow  # starts two torch workers
+def test_a_model_only_the_single_device_torch_loop_trains_is_refused(no_gpu, tmp_path):
+    """seq2seq (two inputs, masks) trains with the masked torch loop, which has no DDP: --devices says so."""
+    import subprocess
+    import sys
+
+    if no_gpu != "torch" or (os.cpu_count() or 1) < 2:
+        pytest.skip("the torch launcher with 2 simulated devices")
+    result = subprocess.run([sys.executable, "-m", "kzoo", "train", "seq2seq", "--devices", "2", "--limit", "64",
+                             "--epochs", "1", "--quiet", "--output", str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "KERAS_BACKEND": "torch"})
+    assert result.returncode == 2, result.stderr
+    assert "cannot train seq2seq" in result.stderr and "Traceback" not in result.stderr
