@@ -20,13 +20,12 @@ class DeviceBatches:
 
     def __init__(self, x, y, batch_size, device, shuffle=True, seed=0, rank=0, replicas=1):
         self.device, self.batch_size, self.shuffle = device, batch_size, shuffle
-        self.adapter = self.sampler = None
+        self.stream = self.sampler = None
+        self._batches = None
         if streamed(x):
             if replicas > 1:
                 x = x.shard(rank, replicas)
-            from kzoo.engine._keras_compat import py_dataset_adapter
-
-            self.adapter = py_dataset_adapter(x, shuffle=False)  # the dataset orders itself, seeded, per epoch
+            self.stream = x  # the dataset orders itself, seeded, per epoch
             self.samples, self.steps = x.samples, len(x)
         else:
             self.X, self.Y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
@@ -35,10 +34,9 @@ class DeviceBatches:
                                                   shuffle=shuffle, seed=seed)
             self.samples = len(self.sampler) if self.sampler is not None else 0
             self.steps = -(-self.samples // batch_size)
-        self._open = False
 
     def epoch(self, number=0):
-        if self.adapter is None:
+        if self.stream is None:
             n = self.samples
             order = None
             if self.shuffle or (self.sampler is not None and self.sampler.num_replicas > 1):
@@ -51,13 +49,15 @@ class DeviceBatches:
                     idx = order[start:start + self.batch_size]
                     yield self.X[idx], self.Y[idx]
             return
-        self.adapter.on_epoch_begin()
-        self._open = True
-        for batch in self.adapter.get_numpy_iterator():
+        from kzoo.data.pipeline import iterate
+
+        self._batches = iterate(self.stream)  # made by a background thread while the step runs
+        for batch in self._batches:
             yield tuple(torch.as_tensor(a).to(self.device, non_blocking=True) for a in batch[:2])
-        self.close()
+        self._batches = None
 
     def close(self):
-        if self._open:
-            self._open = False
-            self.adapter.on_epoch_end()
+        """End a streamed epoch early (the dataset still draws its next epoch's order)."""
+        if self._batches is not None:
+            self._batches.close()
+            self._batches = None
