@@ -45,7 +45,9 @@ def test_batch_norm_per_device_and_synchronised_and_a_stream(replica_run):
     assert_same_weights(weights["stream2"], weights["stream1"])  # 2 epochs, with a streamed validation
     steps = 2 * -(-SAMPLES['tensorflow'] // BATCH)
     assert scores["stream_steps2"] == scores["stream_steps1"] == steps  # no extra optimizer step
-    assert scores["stream_epochs2"] == scores["stream_epochs1"]  # its epoch hook as often as on one device
+    # its epoch hook once per epoch (the next epoch's order is drawn there); Keras's own single-device fit calls it
+    # once or twice per epoch depending on when its enqueuer stops (measured 2 and 3 for these 2 epochs)
+    assert scores["stream_epochs2"] == 2 and scores["stream_epochs1"] >= 2
 
 
 @pytest.mark.slow
