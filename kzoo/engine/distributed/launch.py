@@ -113,3 +113,8 @@ def _worker(model, data, config_file, resume, kwargs):
         return {"result": train(model, data, config_file=config_file, resume=resume, **kwargs)}
     except KzooError as exc:
         return {"error": str(exc), "exit_code": getattr(exc, "exit_code", 2)}
+    except KeyboardInterrupt:  # Ctrl-C reaches every process of the group: the launcher stops and reports
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while this worker ends: no traceback
+        return {"error": "Interrupted.", "exit_code": 130}
