@@ -8,6 +8,15 @@ import keras
 from kzoo.engine.runs import commit_epoch, save_interrupted
 
 
+def start_callbacks(model, callbacks, *, epochs, steps):
+    """``(callback_list, history)`` as ``fit`` sets them up, for a hand-written loop; ``on_train_begin`` called."""
+    history = keras.callbacks.History()
+    cbs = keras.callbacks.CallbackList(list(callbacks) + [history], model=model, epochs=epochs, steps=steps, verbose=0)
+    model.stop_training = False
+    cbs.on_train_begin()
+    return cbs, history
+
+
 class EpochClock(keras.callbacks.Callback):
     """Adds ``epoch_time``, ``samples_per_s`` and ``lr`` to the epoch logs (callbacks after it see them)."""
 

@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 from keras import layers as L
 
+from kzoo.engine.callbacks import start_callbacks
 from kzoo.engine.torch_feed import DeviceBatches, streamed
 from kzoo.engine.torch_graph import compile_graph, restride
-from kzoo.engine.torch_optim import FusedAdam, optimizer_step
+from kzoo.engine.torch_optim import FusedAdam, descend, optimizer_step
 
 _LOSSES = {
     "SparseCategoricalCrossentropy": "sparse_cce", "CategoricalCrossentropy": "cce",
@@ -137,11 +138,7 @@ class FastTorchLoop:
             truth = yb if kind == "sparse_cce" else yb.argmax(-1)
             return (pred == truth).sum()
 
-        history = keras.callbacks.History()
-        cbs = keras.callbacks.CallbackList(list(callbacks) + [history], model=model, epochs=epochs, steps=steps,
-                                           verbose=0)
-        model.stop_training = False
-        cbs.on_train_begin()
+        cbs, history = start_callbacks(model, callbacks, epochs=epochs, steps=steps)
         logs = {}
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
@@ -149,12 +146,8 @@ class FastTorchLoop:
             for step, (xb, yb) in enumerate(feed.epoch(epoch)):
                 out, logits, added = forward(xb, True)
                 loss = batch_loss(out, logits, added, yb)
-                for p in params:
-                    p.grad = None
-                loss.backward()
-                grads = [p.grad for p in params]
+                descend(optimizer, params, loss)
                 with torch.no_grad():
-                    optimizer.apply(grads)
                     totals[0].add_(loss.detach(), alpha=len(yb))
                     totals[1].add_(correct(out, logits, yb))
                     totals[2].add_(len(yb))

@@ -22,7 +22,8 @@ import keras
 import torch
 import torch.nn.functional as F
 
-from kzoo.engine.torch_optim import optimizer_step
+from kzoo.engine.callbacks import start_callbacks
+from kzoo.engine.torch_optim import descend, optimizer_step
 
 _LOGITS_MODELS = weakref.WeakKeyDictionary()
 
@@ -153,11 +154,7 @@ class MaskedTorchLoop:
             correct = (logits.argmax(-1) == yb).sum()
             return loss, correct, torch.tensor(len(yb), device=yb.device)
 
-        history = keras.callbacks.History()
-        cbs = keras.callbacks.CallbackList(list(callbacks) + [history], model=model, epochs=epochs, steps=feed.steps,
-                                           verbose=0)
-        model.stop_training = False
-        cbs.on_train_begin()
+        cbs, history = start_callbacks(model, callbacks, epochs=epochs, steps=feed.steps)
         logs = {}
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
@@ -166,11 +163,8 @@ class MaskedTorchLoop:
             for step, (inputs, yb) in enumerate(feed.epoch()):
                 seen += len(yb)
                 loss, correct, counted = batch_terms(inputs, yb, True)
-                for p in params:
-                    p.grad = None
-                loss.backward()
+                descend(optimizer, params, loss)
                 with torch.no_grad():
-                    optimizer.apply([p.grad for p in params])
                     totals += torch.stack([loss.detach().double() * len(yb), correct.double(), counted.double()])
                 logs = self._logs(totals, seen)
                 cbs.on_train_batch_end(step, logs)

@@ -103,3 +103,13 @@ def optimizer_step(optimizer, variables):
     if any(v.constraint is not None for v in variables) or not FusedAdam.usable(optimizer):
         return KerasApply(optimizer, variables)
     return FusedAdam(optimizer, variables)
+
+
+def descend(step, params, loss):
+    """One optimizer step of a hand-written torch loop: fresh gradients of ``loss`` for ``params`` (the Keras
+    variables' Parameters), then ``step.apply`` (a :class:`FusedAdam` or :class:`KerasApply`)."""
+    for p in params:
+        p.grad = None
+    loss.backward()
+    with torch.no_grad():
+        step.apply([p.grad for p in params])
