@@ -10,7 +10,10 @@ WebP files are decoded by ``cv2.imdecode`` instead: C++ that releases the GIL, t
 formats (the tests compare them with Pillow's) and the same libjpeg-turbo decode for JPEG. Anything unusual
 (an alpha channel, 16-bit samples, a file OpenCV refuses, a JPEG without its end marker, which libjpeg would
 pad instead of failing) goes to Pillow, which then decodes it or raises the error that names the file.
-The conversion and the resize are Pillow's in both cases, on the decoded array.
+The conversion and the resize are Pillow's in both cases, on the decoded array: for small images (where
+Pillow's per-call Python costs more than the arithmetic) computed by :mod:`kzoo.data.image_resize`, which
+reproduces Pillow's integers without calling it, a whole batch of same-sized images at once
+(:func:`decode_images`); for large ones by Pillow itself.
 """
 
 from __future__ import annotations
@@ -70,17 +73,71 @@ def _decode_with_opencv(path):
     return None  # alpha: Pillow composites it
 
 
+# resize in NumPy (dense matrix products) while this costs less than Pillow's per-image call; beyond, Pillow's
+# sparse C loops win (a 256x256 to 224x224 resize: about 28M multiply-adds dense)
+_DENSE_LIMIT = 2_000_000
+
+
+def _numpy_resizes(shape, image_size):
+    from kzoo.data import image_resize
+
+    (h, w, c), (height, width) = shape, image_size
+    return (height * h * w + height * w * width) * c <= _DENSE_LIMIT and image_resize.available()
+
+
+def decode_pixels(path, channels):
+    """The file's pixels at their own size as uint8 ``(H, W, channels)``, converted as Pillow converts, or
+    ``None`` where OpenCV does not decode this file (then :func:`decode_image` has Pillow do it all)."""
+    from kzoo.data.image_resize import to_channels
+
+    pixels = _decode_with_opencv(path)
+    return None if pixels is None else to_channels(pixels, channels)
+
+
+def decode_images(paths, image_size, channels, on_error):
+    """Decoded uint8 ``(height, width, channels)`` images of ``paths`` (``None`` for a file that failed:
+    ``on_error(path, exc)`` is called for it), same-sized small images resized together in one NumPy call."""
+    from kzoo.data.image_resize import resize_bilinear
+
+    height, width = image_size
+    images = [None] * len(paths)
+    groups = {}  # source shape -> positions whose pixels wait for one batched resize
+    decoded = {}
+    for i, path in enumerate(paths):
+        try:
+            pixels = decode_pixels(path, channels)
+            if pixels is None:
+                images[i] = decode_image(path, image_size, channels)
+            elif pixels.shape[:2] == (height, width):
+                images[i] = np.ascontiguousarray(pixels)
+            elif _numpy_resizes(pixels.shape, image_size):
+                groups.setdefault(pixels.shape, []).append(i)
+                decoded[i] = pixels
+            else:
+                images[i] = _convert_and_resize(_pillow_image(pixels), height, width, channels)
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:  # Pillow's truncated/corrupt-file errors
+            on_error(path, exc)
+    for positions in groups.values():
+        resized = resize_bilinear(np.stack([decoded[i] for i in positions]), height, width)
+        for i, image in zip(positions, resized):
+            images[i] = image
+    return images
+
+
 def decode_image(path, image_size, channels):
     """One image file as uint8 ``(height, width, channels)``: first frame, converted, resized (bilinear)."""
     from PIL import Image
 
+    from kzoo.data.image_resize import resize_bilinear
+
     height, width = image_size
-    pixels = _decode_with_opencv(path)
+    pixels = decode_pixels(path, channels)
     if pixels is not None:
-        if pixels.shape[:2] == (height, width) and pixels.ndim == (2 if channels == 1 else 3):
-            return np.ascontiguousarray(pixels).reshape(height, width, channels)  # nothing to convert
-        image = Image.fromarray(np.ascontiguousarray(pixels))
-        return _convert_and_resize(image, height, width, channels)
+        if pixels.shape[:2] == (height, width):
+            return np.ascontiguousarray(pixels)  # nothing to resize
+        if _numpy_resizes(pixels.shape, image_size):
+            return resize_bilinear(pixels[None], height, width)[0]
+        return _convert_and_resize(_pillow_image(pixels), height, width, channels)
     with Image.open(path) as image:
         image.seek(0)  # GIF, TIFF: the first frame
         if image.mode in ("P", "PA") and "transparency" in image.info or image.mode in ("RGBA", "LA", "PA"):
@@ -88,6 +145,12 @@ def decode_image(path, image_size, channels):
             background = Image.new("RGBA", image.size, (0, 0, 0, 255))  # transparent -> black, as an MNIST blank
             image = Image.alpha_composite(background, image)
         return _convert_and_resize(image, height, width, channels)
+
+
+def _pillow_image(pixels):
+    from PIL import Image
+
+    return Image.fromarray(np.ascontiguousarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels))
 
 
 def _convert_and_resize(image, height, width, channels):

@@ -1,10 +1,11 @@
 """The streaming pipeline: image files decoded, resized and augmented in background workers, batch by batch.
 
 :class:`ImageBatches` is a ``keras.utils.PyDataset``: ``keras.Model.fit`` (every backend) and kzoo's torch
-engine (:mod:`kzoo.engine.torch_loop`) draw its batches through Keras's enqueuer, which runs ``workers``
-threads (Pillow decodes and resizes outside the GIL) and keeps ``max_queue_size`` batches ready while the model
-trains; kzoo's own consumers read it through :func:`iterate` (one producer thread). Only the batches in flight are in memory, whatever the folder's size; ``cache="ram"`` keeps the decoded
-uint8 images for later epochs, ``cache="disk"`` keeps them in a memory-mapped file under
+engine (:mod:`kzoo.engine.torch_loop`) draw its batches: ``fit`` through Keras's enqueuer, which runs ``workers``
+threads and keeps ``max_queue_size`` batches ready while the model trains, kzoo's own consumers through
+:func:`iterate` (one producer thread). A batch's files are decoded by OpenCV outside the GIL and resized together
+(:func:`kzoo.data.image_decode.decode_images`). Only the batches in flight are in memory, whatever the folder's
+size; ``cache="ram"`` keeps the decoded uint8 images for later epochs, ``cache="disk"`` keeps them in a memory-mapped file under
 ``$KZOO_CACHE`` (default ``~/.cache/kzoo``), reused by later runs on the same folder, size and channels, and
 rebuilt when a file's name, size or modification time changes.
 
@@ -20,7 +21,8 @@ import threading
 import keras
 import numpy as np
 
-from kzoo.data.image_folder import decode_image, report_bad_image
+from kzoo.data.image_decode import decode_images
+from kzoo.data.image_folder import report_bad_image
 from kzoo.errors import DataError
 
 WORKERS = 2
@@ -33,8 +35,11 @@ def cache_dir():
 class DecodedCache:
     """Decoded uint8 images by file path, in RAM or in a memory-mapped file shared by runs.
 
-    The disk cache is keyed by the folder, the image size, the channels and every file's relative path, size
-    and modification time: any change gives a new key, hence a fresh cache.
+    Both kinds hold one ``(files, H, W, C)`` uint8 array (RAM: allocated page by page as images arrive; disk: a
+    memory-mapped file) and a flag per file, so a batch whose images are all decoded is one gather
+    (:meth:`take`), as fast as indexing arrays in memory. The disk cache is keyed by the folder, the image size,
+    the channels and every file's relative path, size and modification time: any change gives a new key, hence
+    a fresh cache.
     """
 
     def __init__(self, kind, paths, image_size, channels, root=None):
@@ -42,18 +47,19 @@ class DecodedCache:
         self.shape = (*image_size, channels)
         self._lock = threading.Lock()
         self.hits = 0
+        self.index = {path: i for i, path in enumerate(sorted(set(paths)))}
+        n = max(len(self.index), 1)
         if kind == "ram":
-            self._images = {}
+            self._pixels = np.zeros((n, *self.shape), dtype=np.uint8)  # calloc: pages are taken when written
+            self._done = np.zeros(n, dtype=np.uint8)
             return
-        self.index = {path: i for i, path in enumerate(sorted(paths))}
-        key = self.key(sorted(paths), image_size, channels, root)
+        key = self.key(sorted(self.index), image_size, channels, root)
         folder = os.path.join(cache_dir(), "images")
         os.makedirs(folder, exist_ok=True)
         self.path = os.path.join(folder, f"{key}.u8")
-        n = len(self.index)
         mode = "r+" if os.path.exists(self.path) and os.path.exists(self.path + ".done") else "w+"
-        self._pixels = np.memmap(self.path, dtype=np.uint8, mode=mode, shape=(max(n, 1), *self.shape))
-        self._done = np.memmap(self.path + ".done", dtype=np.uint8, mode=mode, shape=(max(n, 1),))
+        self._pixels = np.memmap(self.path, dtype=np.uint8, mode=mode, shape=(n, *self.shape))
+        self._done = np.memmap(self.path + ".done", dtype=np.uint8, mode=mode, shape=(n,))
 
     @staticmethod
     def key(paths, image_size, channels, root):
@@ -64,20 +70,25 @@ class DecodedCache:
                           .encode())
         return digest.hexdigest()[:32]
 
+    def slots(self, paths):
+        """The cache rows of ``paths`` (-1 for a path this cache does not hold)."""
+        return np.array([self.index.get(path, -1) for path in paths], dtype=np.int64)
+
     def get(self, path):
-        if self.kind == "ram":
-            image = self._images.get(path)
-        else:
-            i = self.index.get(path)
-            image = np.array(self._pixels[i]) if i is not None and self._done[i] else None
+        i = self.index.get(path)
+        image = np.array(self._pixels[i]) if i is not None and self._done[i] else None
         if image is not None:
             self.hits += 1
         return image
 
+    def take(self, slots):
+        """The images of cache rows ``slots`` as one array, or ``None`` unless every one is decoded."""
+        if len(slots) == 0 or slots.min() < 0 or not self._done[slots].all():
+            return None
+        self.hits += len(slots)
+        return self._pixels[slots]
+
     def put(self, path, image):
-        if self.kind == "ram":
-            self._images[path] = image
-            return
         i = self.index.get(path)
         if i is not None:
             with self._lock:
@@ -117,6 +128,7 @@ class ImageBatches(keras.utils.PyDataset):
         self.skipped = set()
         self.epoch = 0
         self.rank, self.replicas = 0, 1
+        self._slots = cache.slots(self.paths) if cache is not None else None
         self._order = self._draw_order()
 
     def shard(self, rank, replicas):
@@ -157,44 +169,57 @@ class ImageBatches(keras.utils.PyDataset):
         if self.cache is not None:
             self.cache.flush()
 
+    def _unreadable(self, path, exc):
+        if path not in self.skipped:
+            self.skipped.add(path)
+            report_bad_image(path, exc, self.strict)
+
     def load(self, path):
         """The decoded uint8 image of one file (from the cache when it is there), or ``None`` if unreadable."""
         if self.cache is not None and (cached := self.cache.get(path)) is not None:
             return cached
-        try:
-            image = decode_image(path, self.image_size, self.channels)
-        except (OSError, ValueError, SyntaxError, EOFError) as exc:  # Pillow's truncated/corrupt-file errors
-            if path not in self.skipped:
-                self.skipped.add(path)
-                report_bad_image(path, exc, self.strict)
-            return None
-        if self.cache is not None:
+        image = decode_images([path], self.image_size, self.channels, self._unreadable)[0]
+        if image is not None and self.cache is not None:
             self.cache.put(path, image)
         return image
 
+    def _images(self, rows):
+        """The decoded images of positions ``rows`` (unreadable files left out) and their labels: one gather
+        when the cache holds them all, else the missing ones decoded together (:func:`decode_images`)."""
+        if self.cache is not None and (x := self.cache.take(self._slots[rows])) is not None:
+            return x, self.labels[rows]
+        paths = [self.paths[i] for i in rows]
+        images = [self.cache.get(path) if self.cache is not None else None for path in paths]
+        missing = [j for j, image in enumerate(images) if image is None]
+        decoded = decode_images([paths[j] for j in missing], self.image_size, self.channels, self._unreadable)
+        for j, image in zip(missing, decoded):
+            images[j] = image
+            if image is not None and self.cache is not None:
+                self.cache.put(paths[j], image)
+        keep = [j for j, image in enumerate(images) if image is not None]
+        if not keep:
+            return None, self.labels[rows[:0]]
+        return np.stack([images[j] for j in keep]), self.labels[rows[keep]]
+
     def __getitem__(self, index):
         rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
-        images, labels = [], []
-        for i in rows:
-            image = self.load(self.paths[i])
-            if image is not None:
-                images.append(image)
-                labels.append(self.labels[i])
+        x, y = self._images(rows)
         position = (index + 1) * self.batch_size
-        while not images and position < len(self._order) + len(rows):  # a batch of only unreadable files
+        images, labels = [], []
+        while x is None and not images and position < len(self._order) + len(rows):  # only unreadable files
             i = self._order[position % len(self._order)]
             image = self.load(self.paths[i])
             if image is not None:
                 images.append(image)
                 labels.append(self.labels[i])
             position += 1
-        if not images:
-            raise DataError(f"None of the {len(self.paths)} images of this split is readable.")
-        x = np.stack(images)
+        if x is None:
+            if not images:
+                raise DataError(f"None of the {len(self.paths)} images of this split is readable.")
+            x, y = np.stack(images), np.asarray(labels, dtype="int64")
         if self.augment:
             x = self._augment(x, index)
         x = x.astype("float32") * np.float32(1 / 255)
-        y = np.asarray(labels, dtype="int64")
         y = self.targets(y) if self.targets is not None else y
         return x, y
 
