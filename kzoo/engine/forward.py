@@ -5,7 +5,8 @@ every call, which at batch 1 is most of the time (``docs/benchmarks.md``). :func
 function of a NumPy batch, built once per model, that computes the same outputs the backend's fast way:
 
 * torch: the training engine's graph compiler (:mod:`kzoo.engine.torch_graph`), the model as plain torch calls
-  on its own weights, under ``torch.inference_mode()``; a model it cannot take (several inputs or outputs,
+  on its own weights, specialised for inference (:mod:`kzoo.engine.torch_inference`: batch norm folded into
+  the convolutions, ReLU and Add in place), under ``torch.inference_mode()``; a model it cannot take (several inputs or outputs,
   masks, mixed precision, a subclassed model) runs as ``model(x)`` under ``torch.no_grad()``;
 * tensorflow: ``model(x)`` inside one ``tf.function`` (a graph traced once for any batch size);
 * jax: ``model.stateless_call`` inside ``jax.jit`` (compiled once per batch shape).
@@ -87,16 +88,18 @@ def _torch_forward(model):
         return _named(keras_call, "keras call", reason)
 
     from kzoo.engine.torch_graph import compile_graph, restride
+    from kzoo.engine.torch_inference import InferencePlan
 
     graph = compile_graph(model)
     for kernel in graph.conv_kernels:
         restride(kernel)  # OIHW memory order: no weight copy in each convolution (as in training)
+    plan = InferencePlan(graph)  # batch norm folded into convolutions, ReLU and Add in place
     dtype = getattr(torch, keras.backend.standardize_dtype(model.inputs[0].dtype))
     device = keras.ops.zeros(()).device  # where Keras keeps the model's variables
 
     def torch_graph(x):
         with torch.inference_mode():
-            output = graph.forward(torch.as_tensor(x, dtype=dtype, device=device), False)[0]
+            output = plan.forward(torch.as_tensor(x, dtype=dtype, device=device))
             return output.detach().to("cpu", torch.float32).numpy()
 
     return _named(torch_graph, "torch graph")

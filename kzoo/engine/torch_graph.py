@@ -343,7 +343,7 @@ class CompiledGraph:
         output = model.outputs[0]
         self.output_id = id(output)
         self.native, self.fallback, self.conv_kernels = [], [], []
-        self.steps = []
+        self.steps, self.ops = [], []  # ops[i]: the layer step i computes (kzoo.engine.torch_inference fuses some)
         self.logits_id = None
         for depth in sorted(model._nodes_by_depth, reverse=True):
             for node in model._nodes_by_depth[depth]:
@@ -366,9 +366,11 @@ class CompiledGraph:
                         self.conv_kernels += [op.cell.kernel, op.cell.recurrent_kernel]
                     ins = id(single) if single is not None else [id(t) for t in arguments.args[0]]
                     self.steps.append((NATIVE, fn, ins, outs))
+                    self.ops.append(op)
                     self.native.append(op.name)
                 else:
                     self.steps.append((AS_KERAS, _keras_call(op), arguments, outs))
+                    self.ops.append(op)
                     self.fallback.append(f"{op.name} ({type(op).__name__})")
                 if skip_head and outs == [self.output_id] and single is not None and type(op) is L.Activation \
                         and op.activation is keras.activations.softmax and op.dtype_policy.compute_dtype == "float32":
