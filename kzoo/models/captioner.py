@@ -27,7 +27,8 @@ MODEL_CARD = {
     "input_shape": (28, 112, 1),
     "num_classes": 14,
     "paper": "Vinyals et al., Show and Tell: A Neural Image Caption Generator, CVPR 2015",
-    "small_inputs": "small_cnn: inputs under 8x8 (2 ** stages) are resized to that; a backbone encoder resizes as it does alone",
+    "small_inputs": "small_cnn: inputs under 2 ** stages (8x8) are resized to that; a backbone encoder resizes as "
+                    "it does alone",
     "recipe": {"data": "digit_captions", "vocab": "words", "optimizer": "adam", "lr": 0.002, "batch_size": 64,
                "epochs": 8, "schedule": "cosine", "clipnorm": 1.0},
     "options": {
@@ -39,7 +40,7 @@ MODEL_CARD = {
         "units": {"default": 256, "min": 1, "help": "image features and LSTM hidden units"},
         "embedding_dim": {"default": 64, "min": 1, "help": "size of the caption token embedding"},
         "caption_steps": {"default": 5, "min": 1, "help": "caption tokens per example (with <eos>)"},
-        "dropout": {"default": 0.4, "min": 0.0, "max": 0.95, "help": "dropout on the features and before the softmax"},
+        "dropout": {"default": 0.3, "min": 0.0, "max": 0.95, "help": "dropout on the features and before the softmax"},
     },
 }
 
@@ -63,7 +64,7 @@ def _small_cnn(input_shape, units, filters):
 
 
 def _create_captioner(name, input_shape, num_classes, encoder="small_cnn", filters=(16, 32, 32), units=256,
-                      embedding_dim=64, caption_steps=5, dropout=0.4):
+                      embedding_dim=64, caption_steps=5, dropout=0.3):
     spec = SPECS[name]
     vocab = _base.classes_for(spec, MODEL_CARD, num_classes)
     if encoder == "small_cnn":

@@ -74,7 +74,7 @@ def test_the_captioner_trains_as_with_fit_and_keeps_its_keras_layer_calls():
                                         units=8, embedding_dim=4, caption_steps=5))
         return models[-1]
 
-    _train_like_fit(build, _caption_data, lambda: keras.optimizers.Adam(0.02, clipnorm=1.0))
+    _train_like_fit(build, _caption_data, lambda: keras.optimizers.Adam(0.01, clipnorm=1.0))
     convs = [layer for layer in models[1]._flatten_layers() if isinstance(layer, keras.layers.Conv2D)]
     assert len(convs) == 2 and not any("call" in layer.__dict__ for layer in convs)
 
