@@ -30,12 +30,12 @@ MODEL_CARD = {
     "small_inputs": "small_cnn: inputs under 2 ** stages (8x8) are resized to that; a backbone encoder resizes as "
                     "it does alone",
     "recipe": {"data": "digit_captions", "vocab": "words", "optimizer": "adam", "lr": 0.002, "batch_size": 64,
-               "epochs": 8, "schedule": "cosine", "clipnorm": 1.0},
+               "epochs": 12, "schedule": "cosine", "clipnorm": 1.0},
     "options": {
         "encoder": {"default": "small_cnn", "type": "str",
                     "help": "small_cnn, or any registered image classifier (e.g. lenet5, resnet18) whose logits "
                             "layer becomes the image features"},
-        "filters": {"default": (16, 32, 32), "type": "ints", "min": 1,
+        "filters": {"default": (8, 16, 32), "type": "ints", "min": 1,
                     "help": "small_cnn: filters of its conv-ReLU-pool stages, e.g. 16,32,32"},
         "units": {"default": 256, "min": 1, "help": "image features and LSTM hidden units"},
         "embedding_dim": {"default": 64, "min": 1, "help": "size of the caption token embedding"},
@@ -47,7 +47,7 @@ MODEL_CARD = {
 SPECS = {
     "captioner": {
         "description": "Show and Tell captioner: image encoder (small CNN or any image backbone), LSTM decoder",
-        "params": 823_150,
+        "params": 814_990,
     },
 }
 
@@ -63,7 +63,7 @@ def _small_cnn(input_shape, units, filters):
     return keras.Model(inputs, features, name="encoder")
 
 
-def _create_captioner(name, input_shape, num_classes, encoder="small_cnn", filters=(16, 32, 32), units=256,
+def _create_captioner(name, input_shape, num_classes, encoder="small_cnn", filters=(8, 16, 32), units=256,
                       embedding_dim=64, caption_steps=5, dropout=0.3):
     spec = SPECS[name]
     vocab = _base.classes_for(spec, MODEL_CARD, num_classes)
