@@ -294,6 +294,11 @@ def _native(layer, multi):
     return None
 
 
+def native_layer(layer):
+    """The native torch function ``fn(x, training)`` of a single-input layer, or ``None`` where it has none."""
+    return _native(layer, multi=False)
+
+
 def _keras_call(op):
     """Any other layer (or a nested model) runs as itself, with the training flag it expects.
 

@@ -8,7 +8,11 @@ as ``fit`` does, minus ``fit``'s costs on torch: the sparse cross-entropy comes 
 kernel (``fit`` normalises, clips and takes the log of a ``(batch, steps, vocabulary)`` softmax and goes back
 through all of it); where the logits come from a plain ``Dense``, it multiplies only the steps the output mask
 keeps (a translation's padding is more than half of its target steps, and the vocabulary-wide product is most
-of a step's work); Adam is the fused update of :mod:`kzoo.engine.torch_optim` where it applies.
+of a step's work); Adam is the fused update of :mod:`kzoo.engine.torch_optim` where it applies. While it
+trains, the ``Conv2D`` and 2D pooling layers (an image encoder's) call torch on a channels-last view of their
+input (the graph compiler's kernels, :func:`kzoo.engine.torch_graph.native_layer`) instead of Keras's, which
+copies every input and output to NCHW and back: on the captioner's 28x112 strips those copies were a quarter
+of a step.
 
 What it computes is what ``fit`` computes (tests/engine/test_torch_masked_loop.py): the loss is the mean over
 the steps the output mask keeps and ``ignore_class`` does not drop, batch losses averaged by batch size, the
@@ -23,7 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from kzoo.engine.callbacks import start_callbacks
-from kzoo.engine.torch_optim import descend, optimizer_step
+from kzoo.engine.torch_graph import native_layer, restride
+from kzoo.engine.torch_optim import FusedAdam, descend, optimizer_step
 
 _LOGITS_MODELS = weakref.WeakKeyDictionary()
 
@@ -84,6 +89,20 @@ def forward_parts(model):
     return parts
 
 
+_IMAGE_LAYERS = (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+
+
+def _native_image_layers(model):
+    """Give the image layers of ``model`` (nested models included) native torch calls; returns the layers."""
+    patched = []
+    for layer in model._flatten_layers(include_self=False):
+        fn = native_layer(layer) if type(layer) in _IMAGE_LAYERS and "call" not in layer.__dict__ else None
+        if fn is not None:
+            layer.call = lambda inputs, fn=fn: fn(inputs, False)
+            patched.append(layer)
+    return patched
+
+
 class _Batches:
     """One epoch of device batches of several input arrays and one target array (a seeded torch shuffle)."""
 
@@ -121,13 +140,27 @@ class MaskedTorchLoop:
         accelerate(model)
         device = keras.ops.zeros(()).device
         forward, dense = forward_parts(model)
-        ignore = model.loss.ignore_class
         feed = _Batches(x, y, batch_size, device)
         if feed.samples == 0:
             raise ValueError("num_samples should be a positive integer value, but got num_samples=0")
         trainable = list(model.trainable_variables)
         params = [v.value for v in trainable]
         optimizer = optimizer_step(model.optimizer, trainable)
+        image_layers = _native_image_layers(model)
+        try:
+            return self._train(model, optimizer, params, image_layers, forward, dense, feed, validation_data,
+                               epochs, initial_epoch, batch_size, callbacks, device)
+        finally:  # the model leaves the loop with Keras's own layer calls
+            for layer in image_layers:
+                del layer.call
+
+    def _train(self, model, optimizer, params, image_layers, forward, dense, feed, validation_data, epochs,
+               initial_epoch, batch_size, callbacks, device):
+        ignore = model.loss.ignore_class
+        if isinstance(optimizer, FusedAdam):  # conv kernels in torch's OIHW memory order: no weight copies
+            for layer in image_layers:
+                if type(layer) is keras.layers.Conv2D and layer.kernel.trainable:
+                    restride(layer.kernel, optimizer.slots(layer.kernel))
 
         def batch_terms(inputs, yb, training):
             """``(loss, correct, counted)`` of one batch, as ``fit`` computes them."""

@@ -27,48 +27,48 @@ MODEL_CARD = {
     "input_shape": (28, 112, 1),
     "num_classes": 14,
     "paper": "Vinyals et al., Show and Tell: A Neural Image Caption Generator, CVPR 2015",
-    "small_inputs": "small_cnn: inputs under 8x8 are resized to 8x8; a backbone encoder resizes as it does alone",
+    "small_inputs": "small_cnn: inputs under 2 ** stages (8x8) are resized to that; a backbone encoder resizes as "
+                    "it does alone",
     "recipe": {"data": "digit_captions", "vocab": "words", "optimizer": "adam", "lr": 0.002, "batch_size": 64,
-               "epochs": 8, "schedule": "cosine", "clipnorm": 1.0},
+               "epochs": 12, "schedule": "cosine", "clipnorm": 1.0},
     "options": {
         "encoder": {"default": "small_cnn", "type": "str",
                     "help": "small_cnn, or any registered image classifier (e.g. lenet5, resnet18) whose logits "
                             "layer becomes the image features"},
+        "filters": {"default": (8, 16, 32), "type": "ints", "min": 1,
+                    "help": "small_cnn: filters of its conv-ReLU-pool stages, e.g. 16,32,32"},
         "units": {"default": 256, "min": 1, "help": "image features and LSTM hidden units"},
         "embedding_dim": {"default": 64, "min": 1, "help": "size of the caption token embedding"},
         "caption_steps": {"default": 5, "min": 1, "help": "caption tokens per example (with <eos>)"},
-        "dropout": {"default": 0.0, "min": 0.0, "max": 0.95, "help": "dropout on the features and before the softmax"},
+        "dropout": {"default": 0.3, "min": 0.0, "max": 0.95, "help": "dropout on the features and before the softmax"},
     },
 }
 
 SPECS = {
     "captioner": {
         "description": "Show and Tell captioner: image encoder (small CNN or any image backbone), LSTM decoder",
-        "params": 1_208_910,
+        "params": 814_990,
     },
 }
 
-_SMALL_CNN_MIN_SIZE = 8  # three 2x2 poolings leave at least 1x1
-
-
-def _small_cnn(input_shape, units):
-    """Three conv-ReLU-pool stages (32, 64, 64 filters, 3x3 same), flattened, then dense ``units`` (ReLU)."""
-    inputs, x = image_inputs(input_shape, default_shape=MODEL_CARD["input_shape"], min_size=_SMALL_CNN_MIN_SIZE,
+def _small_cnn(input_shape, units, filters):
+    """Conv-ReLU-pool stages (``filters``, 3x3 same), flattened, then dense ``units`` (ReLU)."""
+    inputs, x = image_inputs(input_shape, default_shape=MODEL_CARD["input_shape"], min_size=2 ** len(filters),
                              name="image")
-    for index, filters in enumerate((32, 64, 64), start=1):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{index}")(x)
+    for index, width in enumerate(filters, start=1):
+        x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"conv{index}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{index}")(x)
     x = layers.Flatten(name="flatten")(x)
     features = layers.Dense(units, activation="relu", name="features")(x)
     return keras.Model(inputs, features, name="encoder")
 
 
-def _create_captioner(name, input_shape, num_classes, encoder="small_cnn", units=256, embedding_dim=64,
-                      caption_steps=5, dropout=0.0):
+def _create_captioner(name, input_shape, num_classes, encoder="small_cnn", filters=(8, 16, 32), units=256,
+                      embedding_dim=64, caption_steps=5, dropout=0.3):
     spec = SPECS[name]
     vocab = _base.classes_for(spec, MODEL_CARD, num_classes)
     if encoder == "small_cnn":
-        image_model = _small_cnn(input_shape, units)
+        image_model = _small_cnn(input_shape, units, tuple(filters))
     else:
         shape = input_shape if input_shape is not None else _base.spec_value(spec, MODEL_CARD, "input_shape")
         image_model = _base.image_backbone(encoder, shape, units)

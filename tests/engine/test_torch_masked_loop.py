@@ -56,6 +56,29 @@ def test_encoder_decoders_train_as_with_fit(name, optimizer):
                                               embedding_dim=4, dropout=0.0), _translation_data, optimizer)
 
 
+def _caption_data(rng, n):
+    """Random 8x32 images and right-padded captions behind <bos> (1), tokens then <eos> (2)."""
+    target = _sentences(rng, n, 4, 9)
+    caption_in = np.concatenate([np.ones((n, 1), "int32"), target], 1)
+    caption_out = np.concatenate([target, np.zeros((n, 1), "int32")], 1)
+    caption_out[np.arange(n), (target != 0).sum(1)] = 2
+    return [rng.random((n, 8, 32, 1), dtype=np.float32), caption_in], caption_out
+
+
+def test_the_captioner_trains_as_with_fit_and_keeps_its_keras_layer_calls():
+    # its conv and pooling layers call torch natively (channels-last views) during training only
+    models = []
+
+    def build():
+        models.append(kzoo.create_model("captioner", input_shape=(8, 32, 1), num_classes=9, filters=(4, 6), dropout=0.0,
+                                        units=8, embedding_dim=4, caption_steps=5))
+        return models[-1]
+
+    _train_like_fit(build, _caption_data, lambda: keras.optimizers.Adam(0.01, clipnorm=1.0))
+    convs = [layer for layer in models[1]._flatten_layers() if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 2 and not any("call" in layer.__dict__ for layer in convs)
+
+
 def test_a_masked_text_classifier_trains_as_with_fit():
     def build():
         tokens = keras.Input((7,), dtype="int32")

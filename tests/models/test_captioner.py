@@ -36,3 +36,13 @@ def test_a_registered_backbone_is_the_encoder():
     lstm = 4 * (64 * 16 + 16 * 16 + 16)
     expected = trainable_count(lenet) + 2 * (16 * 16 + 16) + 9 * 64 + lstm + 16 * 9 + 9
     assert trainable_count(model) == expected
+
+
+def test_the_small_cnn_has_one_stage_per_filter_count():
+    model = kzoo.create_model("captioner", num_classes=9, filters=(4, 6), units=8, embedding_dim=4)
+    convs = [layer for layer in model.get_layer("encoder").layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [4, 6]
+    flat = (28 // 4) * (112 // 4) * 6  # two 2x2 poolings
+    lstm = 4 * (4 * 8 + 8 * 8 + 8)
+    expected = (9 * 4 + 4) + (9 * 4 * 6 + 6) + (flat * 8 + 8) + 2 * (8 * 8 + 8) + 9 * 4 + lstm + 8 * 9 + 9
+    assert trainable_count(model) == expected
