@@ -41,7 +41,7 @@ def run_job(job):
     reference = run_in_chunks(keras_runner, inputs)
     signature = [keras.InputSpec(shape=(batch, *shape), dtype=dtype, name=name) for name, shape, dtype in specs]
     signature = signature if len(signature) == 1 else [signature]
-    exported_model = unrolled(model, fmt.static_rnn) if fmt.static_rnn else model
+    exported_model = in_inference_mode(unrolled(model, fmt.static_rnn) if fmt.static_rnn else model)
     try:
         fmt.write(exported_model, job["tmp"], signature, job.get("opset"))
     except Exception as exc:  # the converter's own reason, reported as "this format cannot hold the model"
@@ -60,6 +60,21 @@ def run_job(job):
     runner = fmt.load(job["tmp"])
     exported = run_in_chunks(runner, inputs, batch)
     return dict(compare(reference, exported), samples=len(inputs[0]), metadata=metadata)
+
+
+def in_inference_mode(model):
+    """A functional model that calls ``model`` with ``training=False`` (same layers, same weights).
+
+    Keras's exporters trace ``model(inputs)`` without ``training``, and Keras 3.15 lets a layer whose ``call``
+    defaults to ``training=True`` (its preprocessing layers: the ``Resizing`` of kzoo's input adapter) set the
+    value for every layer after it in the same call: the file then held batch norm with batch statistics and
+    moving-average updates (a ``squeeze`` of the moments that torch's ONNX exporter cannot convert).
+    """
+    import keras
+
+    inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name.split(":")[0]) for t in model.inputs]
+    outputs = model(inputs[0] if len(inputs) == 1 else inputs, training=False)
+    return keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs, name=model.name)
 
 
 def unrolled(model, kinds):
