@@ -8,6 +8,7 @@ result means for the file; this process only reports.
 
 import json
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -117,6 +118,7 @@ def main(argv=None):
 
     results = []
     for job in batch["jobs"]:
+        started = time.perf_counter()
         try:
             results.append(run_job(job))
         except KzooError as exc:
@@ -124,6 +126,7 @@ def main(argv=None):
         except Exception as exc:  # reported to the parent, which removes the temporary file
             results.append({"error": "crashed", "message": f"{type(exc).__name__}: {_first_line(exc)}",
                             "log": traceback.format_exc()[-3000:]})
+        results[-1]["seconds"] = round(time.perf_counter() - started, 2)  # load, reference, export, verification
         keras.backend.clear_session(free_memory=True)
         with open(result_path, "w", encoding="utf-8") as handle:  # so far: a crash later keeps these
             json.dump(results, handle, default=str)
