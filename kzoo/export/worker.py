@@ -32,7 +32,9 @@ def run_job(job):
     if keras.config.dtype_policy().name != "float32" or any(
             w.dtype != "float32" for w in model.weights if "int" not in str(w.dtype)):
         return {"error": "unsupported", "message": f"{model.name} is not float32; kzoo exports float32 models."}
-    vocab_size = next((layer.input_dim for layer in model.layers if isinstance(layer, keras.layers.Embedding)), None)
+    # token ids below the smallest vocabulary: valid for every embedding (a seq2seq model has two of them)
+    vocab_size = min((layer.input_dim for layer in model._flatten_layers(include_self=False)
+                      if isinstance(layer, keras.layers.Embedding)), default=None)
     inputs = verification_inputs(specs, job.get("run_config") or {}, job["limit"], vocab_size)
 
     def keras_runner(arrays):
