@@ -1,7 +1,7 @@
 """Every registered model exports to ONNX and TF SavedModel and matches Keras there (``docs/export.md``).
 
 Every model is built at the harness's small shapes, then exported and verified (64 samples) by one torch and one
-tensorflow subprocess running side by side: about 5 minutes on 2 CPU cores, so it is ``slow`` (the torch suite
+tensorflow subprocess running side by side: 20-30 minutes on 2 shared CPU cores, so it is ``slow`` (the torch suite
 runs it); ``KZOO_EXPORT_REPORT=FILE.json`` writes the figures for the matrix in ``docs/export.md``. The
 representative models (``export_helpers.REPRESENTATIVE``) are exported on every suite by ``conftest.py``.
 """
