@@ -124,20 +124,26 @@ def _prepare(source, format, *, output=None, opset=None, batch=None, overwrite=F
 
 
 def _run_jobs(jobs):
-    """Run the jobs, one worker per backend; keep the verified files, remove the rest."""
+    """Run the jobs, one worker per backend, the workers at the same time (a torch and a tensorflow process
+    import, load and trace independently); keep the verified files, remove the rest."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    groups = {}
+    for i, job in enumerate(jobs):
+        groups.setdefault(job["backend"], []).append(i)
+        os.makedirs(os.path.dirname(os.path.abspath(job["path"])), exist_ok=True)
+        remove(FORMATS[job["format"]].artifacts(job["tmp"]))
     results = [None] * len(jobs)
-    for backend in dict.fromkeys(job["backend"] for job in jobs):
-        index = [i for i, job in enumerate(jobs) if job["backend"] == backend]
-        for i in index:
-            os.makedirs(os.path.dirname(os.path.abspath(jobs[i]["path"])), exist_ok=True)
-            remove(FORMATS[jobs[i]["format"]].artifacts(jobs[i]["tmp"]))
-        try:
-            outcomes = _run_worker([jobs[i] for i in index], backend)
-            for i, outcome in zip(index, outcomes):
-                results[i] = _finish(jobs[i], outcome)
-        finally:
-            for i in index:
-                remove(FORMATS[jobs[i]["format"]].artifacts(jobs[i]["tmp"]))
+    try:
+        with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+            running = {backend: pool.submit(_run_worker, [jobs[i] for i in index], backend)
+                       for backend, index in groups.items()}
+            for backend, index in groups.items():
+                for i, outcome in zip(index, running[backend].result()):
+                    results[i] = _finish(jobs[i], outcome)
+    finally:
+        for job in jobs:
+            remove(FORMATS[job["format"]].artifacts(job["tmp"]))
     return results
 
 

@@ -8,6 +8,7 @@ result means for the file; this process only reports.
 
 import json
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -31,7 +32,9 @@ def run_job(job):
     if keras.config.dtype_policy().name != "float32" or any(
             w.dtype != "float32" for w in model.weights if "int" not in str(w.dtype)):
         return {"error": "unsupported", "message": f"{model.name} is not float32; kzoo exports float32 models."}
-    vocab_size = next((layer.input_dim for layer in model.layers if isinstance(layer, keras.layers.Embedding)), None)
+    # token ids below the smallest vocabulary: valid for every embedding (a seq2seq model has two of them)
+    vocab_size = min((layer.input_dim for layer in model._flatten_layers(include_self=False)
+                      if isinstance(layer, keras.layers.Embedding)), default=None)
     inputs = verification_inputs(specs, job.get("run_config") or {}, job["limit"], vocab_size)
 
     def keras_runner(arrays):
@@ -41,7 +44,7 @@ def run_job(job):
     reference = run_in_chunks(keras_runner, inputs)
     signature = [keras.InputSpec(shape=(batch, *shape), dtype=dtype, name=name) for name, shape, dtype in specs]
     signature = signature if len(signature) == 1 else [signature]
-    exported_model = unrolled(model, fmt.static_rnn) if fmt.static_rnn else model
+    exported_model = in_inference_mode(unrolled(model, fmt.static_rnn) if fmt.static_rnn else model)
     try:
         fmt.write(exported_model, job["tmp"], signature, job.get("opset"))
     except Exception as exc:  # the converter's own reason, reported as "this format cannot hold the model"
@@ -60,6 +63,21 @@ def run_job(job):
     runner = fmt.load(job["tmp"])
     exported = run_in_chunks(runner, inputs, batch)
     return dict(compare(reference, exported), samples=len(inputs[0]), metadata=metadata)
+
+
+def in_inference_mode(model):
+    """A functional model that calls ``model`` with ``training=False`` (same layers, same weights).
+
+    Keras's exporters trace ``model(inputs)`` without ``training``, and Keras 3.15 lets a layer whose ``call``
+    defaults to ``training=True`` (its preprocessing layers: the ``Resizing`` of kzoo's input adapter) set the
+    value for every layer after it in the same call: the file then held batch norm with batch statistics and
+    moving-average updates (a ``squeeze`` of the moments that torch's ONNX exporter cannot convert).
+    """
+    import keras
+
+    inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name.split(":")[0]) for t in model.inputs]
+    outputs = model(inputs[0] if len(inputs) == 1 else inputs, training=False)
+    return keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs, name=model.name)
 
 
 def unrolled(model, kinds):
@@ -102,6 +120,7 @@ def main(argv=None):
 
     results = []
     for job in batch["jobs"]:
+        started = time.perf_counter()
         try:
             results.append(run_job(job))
         except KzooError as exc:
@@ -109,6 +128,7 @@ def main(argv=None):
         except Exception as exc:  # reported to the parent, which removes the temporary file
             results.append({"error": "crashed", "message": f"{type(exc).__name__}: {_first_line(exc)}",
                             "log": traceback.format_exc()[-3000:]})
+        results[-1]["seconds"] = round(time.perf_counter() - started, 2)  # load, reference, export, verification
         keras.backend.clear_session(free_memory=True)
         with open(result_path, "w", encoding="utf-8") as handle:  # so far: a crash later keeps these
             json.dump(results, handle, default=str)

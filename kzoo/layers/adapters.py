@@ -36,7 +36,10 @@ def image_inputs(input_shape, *, default_shape, min_size=1, image_size=None, nam
     if target is None and min(height, width) < min_size:
         target = min_size
     if target is not None and (height, width) != (target, target):
-        x = layers.Resizing(target, target, interpolation="bilinear", name="resize")(x)
+        # ``training=False``: Keras's preprocessing layers default to ``training=True``, and Keras 3.15 passes a
+        # layer's default on to every later layer of the same call, so ``model(x)`` without ``training`` ran
+        # batch norm on batch statistics (updating its moving averages) and dropout. ``fit`` still passes True.
+        x = layers.Resizing(target, target, interpolation="bilinear", name="resize")(x, training=False)
     return inputs, x
 
 

@@ -87,3 +87,37 @@ def test_weights_file_whose_datasets_declare_far_more_than_it_holds(tmp_path):
     assert path.stat().st_size < 8 * 2**20
     with pytest.raises(CheckpointError, match="datasets declare 1,024.0 MiB"):
         check_weights_path(str(path))
+
+
+def test_the_weights_bomb_inside_a_stored_archive_is_refused(tmp_path):
+    """The stored member is read in place (``StoredMember``): the check sees the same declared bytes."""
+    import h5py
+
+    weights = tmp_path / "bomb.weights.h5"
+    with h5py.File(weights, "w") as h5file:
+        h5file.create_dataset("kernel", shape=(2**28,), dtype="float32", chunks=(2**22,), compression="gzip",
+                              fillvalue=0.0)
+    path = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("config.json", "{}")
+        archive.write(weights, "model.weights.h5")
+    with pytest.raises(CheckpointError, match=r"model\.weights\.h5\): its datasets declare 1,024.0 MiB"):
+        check_keras_file(str(path))
+
+
+def test_a_stored_member_reads_like_zipfile_at_any_offset(tmp_path):
+    from kzoo.engine.archive_guard import StoredMember
+
+    data = np.random.default_rng(0).integers(0, 256, 100_000, dtype="uint8").tobytes()
+    path = tmp_path / "a.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("first.json", "{}")
+        archive.writestr(zipfile.ZipInfo("model.weights.h5"), data)  # a local header with its own name length
+    with zipfile.ZipFile(path) as archive, open(path, "rb") as handle:
+        member = StoredMember(handle, archive.getinfo("model.weights.h5"))
+        assert member.read() == data
+        for offset, count in [(0, 10), (99_990, 50), (512, 4096), (50_000, 0), (100_000, 5), (7, 100_000)]:
+            member.seek(offset)
+            assert member.read(count) == data[offset:offset + count]
+        member.seek(-3, 2)
+        assert member.tell() == 99_997 and member.read() == data[-3:]

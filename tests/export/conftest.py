@@ -11,17 +11,17 @@ from export_helpers import (OTHER_FORMAT_MODELS, OTHER_FORMATS, REPRESENTATIVE, 
 
 @pytest.fixture(scope="session")
 def zoo_exports(tmp_path_factory):
-    """``{key: (checkpoint, model, {format: result})}``: the representative models in ONNX and SavedModel,
-    ``OTHER_FORMAT_MODELS`` (a small residual CNN, key ``residual_cnn``, among them) in ``OTHER_FORMATS``, and a
-    model no format can hold (key ``variable_length``)."""
+    """``{key: (checkpoint, model, {format: result})}``: the representative models and a small residual CNN (key
+    ``residual_cnn``) in ONNX and SavedModel, ``OTHER_FORMAT_MODELS`` (the residual CNN among them) in
+    ``OTHER_FORMATS``, and a model no format can hold (key ``variable_length``)."""
     import kzoo
 
     folder = str(tmp_path_factory.mktemp("zoo"))
     built = {key: build_small(name, options, folder) for key, (name, options) in REPRESENTATIVE.items()}
+    built["residual_cnn"] = residual_cnn_model(folder)
     sources = [path for path, _ in built.values()] + [variable_length_model(folder)]
     results = kzoo.export.export_many(sources, ["onnx", "saved_model"], output_dir=os.path.join(folder, "out"),
                                        limit=200)
-    built["residual_cnn"] = residual_cnn_model(folder)
     results += kzoo.export.export_many([built[key][0] for key in OTHER_FORMAT_MODELS], OTHER_FORMATS,
                                        output_dir=os.path.join(folder, "out"), limit=200)
     if os.environ.get("KZOO_EXPORT_REPORT"):  # the figures for docs/export.md's matrix

@@ -63,13 +63,17 @@ def variable_length_model(folder):
 
 def residual_cnn_model(folder, seed=0):
     """A small residual CNN (batch norm with non-trivial moving statistics, a strided 1x1 shortcut, an Add, global
-    pooling): the blocks of kzoo's ResNets at a size every format's converter handles in seconds."""
+    pooling): the blocks of kzoo's ResNets at a size every format's converter handles in seconds. It starts with
+    a plain Keras ``Resizing`` (called without ``training``, as in checkpoints saved before kzoo's input adapter
+    passed ``training=False``), whose ``training=True`` default Keras 3.15 hands on to the batch norms of a call
+    without ``training``: the exporters must trace the model in inference mode all the same."""
     import keras
     from keras import layers
 
     keras.utils.set_random_seed(seed)
     inputs = keras.Input(shape=(28, 28, 1), name="input")
-    x = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(8, 3, padding="same", use_bias=False)(inputs)))
+    x = layers.Resizing(32, 32, name="resize")(inputs)
+    x = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(8, 3, padding="same", use_bias=False)(x)))
     y = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(x)))
     y = layers.BatchNormalization()(layers.Conv2D(16, 3, padding="same", use_bias=False)(y))
     shortcut = layers.BatchNormalization()(layers.Conv2D(16, 1, strides=2, use_bias=False)(x))

@@ -28,7 +28,7 @@ RUNTIMES = {"onnx": _run_onnx, "saved_model": _run_saved_model}
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "saved_model"])
-@pytest.mark.parametrize("key", list(REPRESENTATIVE))
+@pytest.mark.parametrize("key", [*REPRESENTATIVE, "residual_cnn"])
 def test_representative_models_match_keras_in_the_format_runtime(zoo_exports, key, fmt):
     _, model, results = zoo_exports[key]
     result = results[fmt]
