@@ -1,9 +1,9 @@
 """Translation (the notes' many-to-many RNN, an encoder-decoder): source sentences to target sentences.
 
-Sentences are word tokens (:class:`kzoo.tasks.tokens.TokenVocab`, one vocabulary per language, from the
-training pairs, tokens seen fewer than :attr:`TranslationTask.min_count` times become ``<unk>``). A pair whose
-source or target has more than ``seq_len - 1`` tokens is left out of training and testing (their count is
-reported). The model reads ``source`` (tokens, ``<eos>``) and ``target_in`` (``<bos>``, tokens) and learns
+A pair whose source or target has more than ``seq_len - 1`` tokens is left out of training and testing (their
+count is reported). Sentences are word tokens (:class:`kzoo.tasks.tokens.TokenVocab`, one vocabulary per
+language, from the training pairs that are kept; tokens seen fewer than :attr:`TranslationTask.min_count` times
+become ``<unk>``), so the output softmax is only as wide as the sentences trained on need. The model reads ``source`` (tokens, ``<eos>``) and ``target_in`` (``<bos>``, tokens) and learns
 ``target_out`` (tokens, ``<eos>``) with teacher forcing; padding is masked.
 
 The final evaluation decodes every distinct held-out source sentence (greedy, or beam search with ``beam``)
