@@ -1,9 +1,9 @@
 """Translation (the notes' many-to-many RNN, an encoder-decoder): source sentences to target sentences.
 
-Sentences are word tokens (:class:`kzoo.tasks.tokens.TokenVocab`, one vocabulary per language, from the
-training pairs, tokens seen fewer than :attr:`TranslationTask.min_count` times become ``<unk>``). A pair whose
-source or target has more than ``seq_len - 1`` tokens is left out of training and testing (their count is
-reported). The model reads ``source`` (tokens, ``<eos>``) and ``target_in`` (``<bos>``, tokens) and learns
+A pair whose source or target has more than ``seq_len - 1`` tokens is left out of training and testing (their
+count is reported). Sentences are word tokens (:class:`kzoo.tasks.tokens.TokenVocab`, one vocabulary per
+language, from the training pairs that are kept; tokens seen fewer than :attr:`TranslationTask.min_count` times
+become ``<unk>``), so the output softmax is only as wide as the sentences trained on need. The model reads ``source`` (tokens, ``<eos>``) and ``target_in`` (``<bos>``, tokens) and learns
 ``target_out`` (tokens, ``<eos>``) with teacher forcing; padding is masked.
 
 The final evaluation decodes every distinct held-out source sentence (greedy, or beam search with ``beam``)
@@ -26,7 +26,7 @@ EXAMPLES = ("go .", "i lost .", "he's calm .", "i'm home .")  # d2l section 10.7
 class TranslationTask(Task):
     name = names.TRANSLATION
     monitor = "val_loss"
-    min_count = 2
+    min_count = 3
 
     def __init__(self, source_vocab=None, target_vocab=None, seq_len=16):
         self.source_vocab, self.target_vocab, self.seq_len = source_vocab, target_vocab, seq_len
@@ -53,10 +53,10 @@ class TranslationTask(Task):
         if config.limit:
             x_train, y_train = x_train[: config.limit], y_train[: config.limit]
             x_test, y_test = x_test[: config.limit], y_test[: config.limit]
-        if self.source_vocab is None:  # a restored run (``from_run``) keeps its own vocabularies
-            self.source_vocab = TokenVocab.build("words", x_train, min_count=self.min_count)
-            self.target_vocab = TokenVocab.build("words", y_train, min_count=self.min_count)
         train_keep, test_keep = self._fits(x_train, y_train), self._fits(x_test, y_test)
+        if self.source_vocab is None:  # a restored run (``from_run``) keeps its own vocabularies
+            self.source_vocab = TokenVocab.build("words", x_train[train_keep], min_count=self.min_count)
+            self.target_vocab = TokenVocab.build("words", y_train[train_keep], min_count=self.min_count)
         if not train_keep.any() or not test_keep.any():
             raise DataError(f"No training or no test pair of {dataset.name!r} has at most {self.seq_len - 1} tokens "
                             f"a side; raise --seq-len.")
@@ -71,8 +71,8 @@ class TranslationTask(Task):
 
     def _fits(self, sources, targets):
         limit = self.seq_len - 1
-        return np.array([len(self.source_vocab.split("words", s)) <= limit
-                         and len(self.target_vocab.split("words", t)) <= limit for s, t in zip(sources, targets)],
+        return np.array([len(TokenVocab.split("words", s)) <= limit and len(TokenVocab.split("words", t)) <= limit
+                         for s, t in zip(sources, targets)],
                         dtype=bool)
 
     def encode_sources(self, sentences):
