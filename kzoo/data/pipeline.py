@@ -244,49 +244,55 @@ class ImageBatches(keras.utils.PyDataset):
         return out
 
 
-def iterate(batches, depth=4):
-    """Every batch of a ``PyDataset`` once, in order, made by one background thread while the caller works.
+def iterate(batches, depth=4, workers=None):
+    """Every batch of a ``PyDataset`` once, in order, made by background threads while the caller works.
 
     kzoo's own consumers (the torch engine, evaluation, prediction) read batches this way; ``fit`` on tensorflow
-    and jax uses Keras's enqueuer with the dataset's ``workers``. One producer thread that keeps ``depth``
-    batches ready measured faster than Keras's thread pool on 2 cores (``docs/benchmarks.md``): a batch is made
-    while the training step runs (torch releases the GIL in its kernels, OpenCV while it reads and decodes),
-    without the pool's hand-offs. The epoch ends with the dataset's ``on_epoch_end`` (a new seeded order), also
-    when the caller stops early; an error while making a batch is raised in the caller.
+    and jax uses Keras's enqueuer with the dataset's ``workers``. Here ``workers`` threads (default: the
+    dataset's ``workers``, at least 1) each make every ``workers``-th batch, keeping up to ``depth`` batches
+    ready in all, handed over in order: a batch is made while the training step runs (torch releases the GIL
+    in its kernels, OpenCV while it reads and decodes), with one hand-off per batch (Keras's pool measured
+    slower on 2 cores, ``docs/benchmarks.md``). The epoch ends with the dataset's ``on_epoch_end`` (a new
+    seeded order), also when the caller stops early; an error while making a batch is raised in the caller.
     """
     import queue
 
+    workers = max(1, int(getattr(batches, "workers", 1) if workers is None else workers))
+    count = len(batches)
+    workers = min(workers, max(count, 1))
     done = object()
-    ready = queue.Queue(maxsize=max(1, depth))
+    ready = [queue.Queue(maxsize=max(1, -(-depth // workers))) for _ in range(workers)]
     stop = threading.Event()
 
-    def put(item):
+    def put(k, item):
         while not stop.is_set():
             try:
-                ready.put(item, timeout=0.1)
+                ready[k].put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce():
+    def produce(k):
         try:
-            for index in range(len(batches)):
-                if stop.is_set() or not put(batches[index]):
+            for index in range(k, count, workers):
+                if stop.is_set() or not put(k, batches[index]):
                     return
         except BaseException as exc:  # noqa: BLE001  (handed to the consumer, which raises it)
-            put(exc)
+            put(k, exc)
             return
-        put(done)
+        put(k, done)
 
     begin = getattr(batches, "on_epoch_begin", None)
     if begin is not None:
         begin()
-    thread = threading.Thread(target=produce, name="kzoo-batches", daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=produce, args=(k,), name=f"kzoo-batches-{k}", daemon=True)
+               for k in range(workers)]
+    for thread in threads:
+        thread.start()
     try:
-        while True:
-            item = ready.get()
+        for index in range(count):
+            item = ready[index % workers].get()
             if item is done:
                 return
             if isinstance(item, BaseException):
@@ -294,5 +300,6 @@ def iterate(batches, depth=4):
             yield item
     finally:
         stop.set()
-        thread.join()
+        for thread in threads:
+            thread.join()
         batches.on_epoch_end()
