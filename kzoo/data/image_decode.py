@@ -94,31 +94,47 @@ def decode_pixels(path, channels):
     return None if pixels is None else to_channels(pixels, channels)
 
 
+def _decode_or_defer(path, image_size, channels):
+    """``(image, None)`` with the file's final uint8 image, or ``(None, pixels)`` when its pixels are left for
+    one batched NumPy resize (:func:`kzoo.data.image_resize.resize_bilinear`)."""
+    from PIL import Image
+
+    height, width = image_size
+    pixels = decode_pixels(path, channels)
+    if pixels is not None:
+        if pixels.shape[:2] == (height, width):
+            return np.ascontiguousarray(pixels), None  # nothing to resize
+        if _numpy_resizes(pixels.shape, image_size):
+            return None, pixels
+        return _convert_and_resize(_pillow_image(pixels), height, width, channels), None
+    with Image.open(path) as image:
+        image.seek(0)  # GIF, TIFF: the first frame
+        if image.mode in ("P", "PA") and "transparency" in image.info or image.mode in ("RGBA", "LA", "PA"):
+            image = image.convert("RGBA")
+            background = Image.new("RGBA", image.size, (0, 0, 0, 255))  # transparent -> black, as an MNIST blank
+            image = Image.alpha_composite(background, image)
+        return _convert_and_resize(image, height, width, channels), None
+
+
 def decode_images(paths, image_size, channels, on_error):
     """Decoded uint8 ``(height, width, channels)`` images of ``paths`` (``None`` for a file that failed:
     ``on_error(path, exc)`` is called for it), same-sized small images resized together in one NumPy call."""
     from kzoo.data.image_resize import resize_bilinear
 
-    height, width = image_size
     images = [None] * len(paths)
     groups = {}  # source shape -> positions whose pixels wait for one batched resize
-    decoded = {}
+    deferred = {}
     for i, path in enumerate(paths):
         try:
-            pixels = decode_pixels(path, channels)
-            if pixels is None:
-                images[i] = decode_image(path, image_size, channels)
-            elif pixels.shape[:2] == (height, width):
-                images[i] = np.ascontiguousarray(pixels)
-            elif _numpy_resizes(pixels.shape, image_size):
-                groups.setdefault(pixels.shape, []).append(i)
-                decoded[i] = pixels
-            else:
-                images[i] = _convert_and_resize(_pillow_image(pixels), height, width, channels)
+            images[i], pixels = _decode_or_defer(path, image_size, channels)
         except (OSError, ValueError, SyntaxError, EOFError) as exc:  # Pillow's truncated/corrupt-file errors
             on_error(path, exc)
+            continue
+        if pixels is not None:
+            groups.setdefault(pixels.shape, []).append(i)
+            deferred[i] = pixels
     for positions in groups.values():
-        resized = resize_bilinear(np.stack([decoded[i] for i in positions]), height, width)
+        resized = resize_bilinear(np.stack([deferred[i] for i in positions]), *image_size)
         for i, image in zip(positions, resized):
             images[i] = image
     return images
@@ -126,25 +142,10 @@ def decode_images(paths, image_size, channels, on_error):
 
 def decode_image(path, image_size, channels):
     """One image file as uint8 ``(height, width, channels)``: first frame, converted, resized (bilinear)."""
-    from PIL import Image
-
     from kzoo.data.image_resize import resize_bilinear
 
-    height, width = image_size
-    pixels = decode_pixels(path, channels)
-    if pixels is not None:
-        if pixels.shape[:2] == (height, width):
-            return np.ascontiguousarray(pixels)  # nothing to resize
-        if _numpy_resizes(pixels.shape, image_size):
-            return resize_bilinear(pixels[None], height, width)[0]
-        return _convert_and_resize(_pillow_image(pixels), height, width, channels)
-    with Image.open(path) as image:
-        image.seek(0)  # GIF, TIFF: the first frame
-        if image.mode in ("P", "PA") and "transparency" in image.info or image.mode in ("RGBA", "LA", "PA"):
-            image = image.convert("RGBA")
-            background = Image.new("RGBA", image.size, (0, 0, 0, 255))  # transparent -> black, as an MNIST blank
-            image = Image.alpha_composite(background, image)
-        return _convert_and_resize(image, height, width, channels)
+    image, pixels = _decode_or_defer(path, image_size, channels)
+    return image if pixels is None else resize_bilinear(pixels[None], *image_size)[0]
 
 
 def _pillow_image(pixels):

@@ -3,8 +3,8 @@
 :class:`ImageBatches` is a ``keras.utils.PyDataset``: ``keras.Model.fit`` (every backend) and kzoo's torch
 engine (:mod:`kzoo.engine.torch_loop`) draw its batches: ``fit`` through Keras's enqueuer, which runs ``workers``
 threads and keeps ``max_queue_size`` batches ready while the model trains, kzoo's own consumers through
-:func:`iterate` (one producer thread). A batch's files are decoded by OpenCV outside the GIL and resized together
-(:func:`kzoo.data.image_decode.decode_images`). Only the batches in flight are in memory, whatever the folder's
+:func:`iterate` (``workers`` producer threads, batches handed over in order). A batch's files are decoded by
+OpenCV outside the GIL and resized together (:func:`kzoo.data.image_decode.decode_images`). Only the batches in flight are in memory, whatever the folder's
 size; ``cache="ram"`` keeps the decoded uint8 images for later epochs, ``cache="disk"`` keeps them in a memory-mapped file under
 ``$KZOO_CACHE`` (default ``~/.cache/kzoo``), reused by later runs on the same folder, size and channels, and
 rebuilt when a file's name, size or modification time changes.

@@ -51,7 +51,7 @@ class DeviceBatches:
             return
         from kzoo.data.pipeline import iterate
 
-        self._batches = iterate(self.stream)  # made by a background thread while the step runs
+        self._batches = iterate(self.stream)  # made by background threads while the step runs
         for batch in self._batches:
             yield tuple(torch.as_tensor(a).to(self.device, non_blocking=True) for a in batch[:2])
         self._batches = None
