@@ -382,9 +382,17 @@ class CompiledGraph:
                     self.logits_id = id(single)
 
     def forward(self, x, training):
+        values, losses = self.run(self.steps, x, training)
+        return values.get(self.output_id), values.get(self.logits_id) if self.logits_id else None, losses
+
+    def run(self, steps, x, training):
+        """Every value ``steps`` compute from input ``x`` (by id) and the losses the layers added.
+
+        ``steps`` are this graph's own or a rewrite of them (:class:`kzoo.engine.torch_inference.InferencePlan`).
+        """
         values = {self.input_id: x}
         losses = []
-        for kind, fn, ins, outs in self.steps:
+        for kind, fn, ins, outs in steps:
             if kind is NATIVE:
                 if training and self.logits_id is not None and outs == [self.output_id]:
                     continue  # the training step needs only the logits
@@ -398,7 +406,7 @@ class CompiledGraph:
             else:
                 for key, value in zip(outs, y):
                     values[key] = value
-        return values.get(self.output_id), values.get(self.logits_id) if self.logits_id else None, losses
+        return values, losses
 
 
 _COMPILED = weakref.WeakKeyDictionary()

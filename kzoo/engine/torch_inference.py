@@ -180,20 +180,8 @@ class InferencePlan:
         return steps
 
     def forward(self, x):
-        graph = self.graph
-        values = {graph.input_id: x}
-        for kind, fn, ins, outs in self.steps:
-            if kind is NATIVE:
-                y = fn(values[ins] if isinstance(ins, int) else [values[i] for i in ins], False)
-            else:
-                args, kwargs = ins.fill_in(values)
-                y, _ = fn(args, kwargs, False)
-            if len(outs) == 1:
-                values[outs[0]] = y
-            else:
-                for key, value in zip(outs, y):
-                    values[key] = value
-        return values.get(graph.output_id)
+        values, _ = self.graph.run(self.steps, x, False)
+        return values.get(self.graph.output_id)
 
 
 def _accumulator(ins, fresh, readers):
