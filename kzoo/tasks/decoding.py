@@ -10,6 +10,8 @@ uses the trained graph exactly as it was saved.
 Beam search (``beam > 1``) keeps the ``beam`` most probable prefixes of every example; a finished hypothesis
 (it emitted ``<eos>``) keeps its score. The best hypothesis is chosen by ``log p / length ** alpha``
 (length counted with ``<eos>``; d2l section 10.8, ``alpha = 0.75``). ``beam = 1`` is greedy decoding.
+``banned`` tokens are never emitted (translation bars ``<unk>``, which can never match a reference word: the
+decoder emits its best real word instead, as fairseq's ``--unkpen`` and Marian's ``--allow-unk false`` do).
 """
 
 import numpy as np
@@ -20,12 +22,15 @@ from kzoo.tasks.tokens import BOS, EOS, PAD
 LENGTH_ALPHA = 0.75
 
 
-def beam_search(next_log_probs, batch_size, *, beam=1, max_len=16, alpha=LENGTH_ALPHA):
+def beam_search(next_log_probs, batch_size, *, beam=1, max_len=16, alpha=LENGTH_ALPHA, banned=()):
     """Decode ``batch_size`` examples; returns one list of token ids (no ``<bos>``/``<eos>``) per example."""
     if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
         raise OptionError(f"beam must be an integer >= 1. Received: beam={beam!r}.")
     if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
         raise OptionError(f"max_len must be an integer >= 1. Received: max_len={max_len!r}.")
+    banned = sorted({int(t) for t in banned})
+    if set(banned) & {PAD, EOS}:
+        raise OptionError(f"Padding and <eos> cannot be banned. Received: banned={banned!r}.")
     seqs = np.full((batch_size, 1, 1), BOS, dtype="int32")
     scores = np.zeros((batch_size, 1))
     lengths = np.zeros((batch_size, 1), dtype="int64")
@@ -39,6 +44,8 @@ def beam_search(next_log_probs, batch_size, *, beam=1, max_len=16, alpha=LENGTH_
         log_probs[done, PAD] = 0.0
         log_probs[~done, PAD] = -np.inf  # an unfinished one never emits padding or <bos>
         log_probs[~done, BOS] = -np.inf
+        for token in banned:
+            log_probs[~done, token] = -np.inf
         candidates = (scores[..., None] + log_probs).reshape(batch_size, width * vocab)
         keep = min(beam, width * vocab)
         best = np.argsort(-candidates, axis=1, kind="stable")[:, :keep]
@@ -87,7 +94,7 @@ def model_stepper(model, context, *, batch_size=512):
     return next_log_probs
 
 
-def decode(model, context, *, beam=1, max_len=None, batch_size=512, chunk=1024):
+def decode(model, context, *, beam=1, max_len=None, batch_size=512, chunk=1024, banned=()):
     """Token ids decoded for every example of ``context`` (``chunk`` examples at a time)."""
     context = [np.asarray(c) for c in context]
     steps = int(model.inputs[-1].shape[1])
@@ -96,5 +103,5 @@ def decode(model, context, *, beam=1, max_len=None, batch_size=512, chunk=1024):
     for start in range(0, len(context[0]), chunk):
         part = [c[start:start + chunk] for c in context]
         results += beam_search(model_stepper(model, part, batch_size=batch_size), len(part[0]), beam=beam,
-                               max_len=max_len)
+                               max_len=max_len, banned=banned)
     return results

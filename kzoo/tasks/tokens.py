@@ -18,11 +18,18 @@ PAD, UNK, BOS, EOS = 0, 1, 2, 3
 SPECIAL = ("<pad>", "<unk>", "<bos>", "<eos>")
 KINDS = ("words", "chars")
 _WORDS = re.compile(r"[\w']+|[^\w\s]")
+_HYPHEN = re.compile(r"(?<=[\w']) - (?=[\w'])")
 
 
 def tokenize_words(text):
     """Lower-cased words and punctuation marks: ``"A wonderful, moving film."`` -> ``a wonderful , moving film .``."""
     return _WORDS.findall(text.lower())
+
+
+def detokenize_words(tokens):
+    """Text of word tokens: spaces between them, except that a hyphen joins the words it stood between again
+    (``dis - moi`` -> ``dis-moi``, ``qu'est - ce`` -> ``qu'est-ce``), as d2l's preprocessed sentences write them."""
+    return _HYPHEN.sub("-", " ".join(tokens))
 
 
 class TokenVocab:
@@ -70,7 +77,7 @@ class TokenVocab:
                 break
             if i not in (PAD, BOS):
                 out.append(self.tokens[i])
-        return ("" if self.kind == "chars" else " ").join(out)
+        return "".join(out) if self.kind == "chars" else detokenize_words(out)
 
 
 def pad(sequences, length, *, bos=False, eos=False):

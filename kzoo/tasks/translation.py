@@ -26,7 +26,7 @@ EXAMPLES = ("go .", "i lost .", "he's calm .", "i'm home .")  # d2l section 10.7
 class TranslationTask(Task):
     name = names.TRANSLATION
     monitor = "val_loss"
-    min_count = 3
+    min_count = 5
 
     def __init__(self, source_vocab=None, target_vocab=None, seq_len=16):
         self.source_vocab, self.target_vocab, self.seq_len = source_vocab, target_vocab, seq_len
@@ -109,12 +109,16 @@ class TranslationTask(Task):
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def translate(self, model, sentences, *, beam=1, max_len=None):
-        """Translations of source sentences (normalised like the training data; unknown words are ``<unk>``)."""
+        """Translations of source sentences (normalised like the training data; unknown source words are ``<unk>``).
+
+        The decoder never emits ``<unk>`` (it cannot match any reference word): each step takes the best real word.
+        """
         from kzoo.data.sentences import preprocess_nmt
         from kzoo.tasks.decoding import decode
+        from kzoo.tasks.tokens import UNK
 
         sources = self.encode_sources([preprocess_nmt(s) for s in sentences])
-        ids = decode(model, [sources], beam=beam, max_len=max_len)
+        ids = decode(model, [sources], beam=beam, max_len=max_len, banned=(UNK,))
         return [self.target_vocab.decode(i) for i in ids]
 
     def evaluate(self, model, x, y, *, class_names=None, batch_size=256, loss="sparse_cce"):

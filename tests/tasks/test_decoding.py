@@ -7,7 +7,7 @@ import pytest
 
 from kzoo.errors import OptionError
 from kzoo.tasks.decoding import LENGTH_ALPHA, beam_search, decode
-from kzoo.tasks.tokens import BOS, EOS, PAD
+from kzoo.tasks.tokens import BOS, EOS, PAD, UNK
 
 VOCAB = 7  # pad, unk, bos, eos and three words
 
@@ -25,14 +25,14 @@ def markov_model(seed):
     return table, next_log_probs
 
 
-def allowed(log_probs):
-    """What the decoder may emit: never padding or <bos>."""
+def allowed(log_probs, banned=()):
+    """What the decoder may emit: never padding, <bos> or a banned token."""
     out = log_probs.copy()
-    out[[PAD, BOS]] = -np.inf
+    out[[PAD, BOS, *banned]] = -np.inf
     return out
 
 
-def reference_beam(table, example, beam, max_len, alpha=LENGTH_ALPHA):
+def reference_beam(table, example, beam, max_len, alpha=LENGTH_ALPHA, banned=()):
     """Textbook beam search for one example, with Python lists (hypothesis = tokens, log p, finished)."""
     hypotheses = [([], 0.0, False)]
     for _ in range(max_len):
@@ -42,7 +42,7 @@ def reference_beam(table, example, beam, max_len, alpha=LENGTH_ALPHA):
                 candidates.append((tokens, score, True))
                 continue
             last = tokens[-1] if tokens else BOS
-            log_probs = allowed(table[example, last])
+            log_probs = allowed(table[example, last], banned)
             for token in range(VOCAB):
                 if np.isfinite(log_probs[token]):
                     candidates.append((tokens + [token], score + log_probs[token], token == EOS))
@@ -79,6 +79,19 @@ def test_beam_search_matches_a_reference_implementation(seed, beam):
     assert got == [reference_beam(table, example, beam, 6) for example in range(3)]
 
 
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("beam", [1, 3])
+def test_banned_tokens_are_never_emitted(seed, beam):
+    """Barring <unk> (translation) equals the reference search over the other tokens, and changes the result."""
+    table, next_log_probs = markov_model(seed)
+    table[:, :, UNK] = np.log(0.6)  # <unk> is the likeliest token everywhere
+    table -= np.log(np.exp(table).sum(-1, keepdims=True))
+    got = beam_search(next_log_probs, 3, beam=beam, max_len=6, banned=(UNK,))
+    assert got == [reference_beam(table, example, beam, 6, banned=(UNK,)) for example in range(3)]
+    assert all(UNK not in tokens for tokens in got)
+    assert any(UNK in tokens for tokens in beam_search(next_log_probs, 3, beam=beam, max_len=6))
+
+
 def test_greedy_takes_the_most_likely_token_each_step():
     table, next_log_probs = markov_model(7)
     for example, tokens in enumerate(beam_search(next_log_probs, 3, beam=1, max_len=6)):
@@ -105,6 +118,8 @@ def test_beam_and_length_are_checked():
         beam_search(next_log_probs, 3, beam=0)
     with pytest.raises(OptionError, match="max_len must be"):
         beam_search(next_log_probs, 3, max_len=0)
+    with pytest.raises(OptionError, match="cannot be banned"):
+        beam_search(next_log_probs, 3, banned=(EOS,))
 
 
 def test_decode_drives_a_keras_model_like_running_it_on_its_own_output():

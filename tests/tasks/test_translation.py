@@ -15,7 +15,7 @@ def _config(seq_len):
 
 def _dataset():
     short = [("go .", "va !"), ("run .", "cours !"), ("go now .", "va maintenant !")] * 3
-    long = [("the zebra runs away very fast .", "le zèbre court très vite !")] * 4
+    long = [("the zebra runs away very fast .", "le zèbre court très vite !")] * 5
     x_train, y_train = zip(*(short + long))
     return Dataset("pairs", x_train=np.array(x_train, dtype=object), y_train=np.array(y_train, dtype=object),
                    x_test=np.array(["go .", "the zebra runs away very fast ."], dtype=object),
@@ -29,8 +29,8 @@ def test_vocabularies_hold_the_frequent_tokens_of_the_pairs_that_fit():
     for vocab, side in ((task.source_vocab, 0), (task.target_vocab, 1)):
         counts = Counter(token for pair in kept for token in pair[side].split())
         assert set(vocab.tokens[4:]) == {t for t, c in counts.items() if c >= task.min_count}
-    assert "zebra" not in task.source_vocab.tokens  # seen 4 times, but only in pairs too long to train on
-    assert prepared.extra["pairs_too_long"] == {"train": 4, "test": 1}
+    assert "zebra" not in task.source_vocab.tokens  # seen 5 times, but only in pairs too long to train on
+    assert prepared.extra["pairs_too_long"] == {"train": 5, "test": 1}
     assert list(prepared.x_test) == ["go ."] and prepared.x_train[0].shape == (9, 4)
 
 
