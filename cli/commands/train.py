@@ -25,8 +25,9 @@ def _model_options(ctx, param, values):
               help="Image folder: resize every image to N x N or H x W (default: the most common size in the folder).")
 @click.option("--channels", type=click.Choice(["1", "3"]), callback=lambda c, p, v: int(v) if v else None,
               help="Image folder: 1 (grayscale) or 3 (RGB) channels (default: 1 when every image is grayscale).")
-@click.option("--cache", type=click.Choice(["none", "ram", "disk"]),
-              help="Image folder: keep decoded images for later epochs in RAM, or on disk across runs (default none).")
+@click.option("--cache", type=click.Choice(["auto", "none", "ram", "disk"]),
+              help="Image folder: keep decoded images for later epochs in RAM, or on disk across runs; auto (the "
+                   "default): in RAM when they fit in 512 MB ($KZOO_RAM_CACHE_MB), else streamed every epoch.")
 @click.option("--strict-data", is_flag=True, default=None,
               help="Image folder: an unreadable image is an error (default: skipped with a warning).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train (default: the model's recipe).")

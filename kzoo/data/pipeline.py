@@ -7,7 +7,10 @@ threads and keeps ``max_queue_size`` batches ready while the model trains, kzoo'
 OpenCV outside the GIL and resized together (:func:`kzoo.data.image_decode.decode_images`). Only the batches in flight are in memory, whatever the folder's
 size; ``cache="ram"`` keeps the decoded uint8 images for later epochs, ``cache="disk"`` keeps them in a memory-mapped file under
 ``$KZOO_CACHE`` (default ``~/.cache/kzoo``), reused by later runs on the same folder, size and channels, and
-rebuilt when a file's name, size or modification time changes.
+rebuilt when a file's name, size or modification time changes. ``cache="auto"`` (the default) is ``ram`` when
+the folder's decoded images fit in :func:`ram_cache_budget` (512 MB, ``$KZOO_RAM_CACHE_MB``, never more than a
+quarter of the memory available), else ``none``: small folders train as fast as arrays in memory after their
+first epoch, large ones stream with memory bounded by the batches in flight (:func:`resolve_cache`).
 
 No TensorFlow is needed: the enqueuer is Keras's own.
 """
@@ -26,6 +29,32 @@ from kzoo.data.image_folder import report_bad_image
 from kzoo.errors import DataError
 
 WORKERS = 2
+RAM_CACHE_MB = 512
+
+
+def ram_cache_budget():
+    """Bytes ``cache="auto"`` may keep in RAM: ``$KZOO_RAM_CACHE_MB`` (default 512 MB), at most a quarter of the
+    memory available now."""
+    try:
+        budget = int(float(os.environ.get("KZOO_RAM_CACHE_MB") or RAM_CACHE_MB) * 2**20)
+    except ValueError:
+        raise DataError(f"KZOO_RAM_CACHE_MB must be a number of megabytes. "
+                        f"Received: {os.environ['KZOO_RAM_CACHE_MB']!r}.") from None
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not on Linux: the budget alone
+        return max(budget, 0)
+    return max(min(budget, available // 4), 0)
+
+
+def resolve_cache(kind, files, image_size, channels):
+    """The cache an image folder gets: ``kind`` itself unless it is ``"auto"``, which is ``"ram"`` when the
+    ``files`` decoded as uint8 ``image_size`` x ``channels`` fit in :func:`ram_cache_budget`, else ``"none"``.
+    Returns ``(kind, decoded bytes)``."""
+    size = int(files) * int(np.prod(image_size)) * int(channels)
+    if kind != "auto":
+        return kind, size
+    return ("ram" if size <= ram_cache_budget() else "none"), size
 
 
 def cache_dir():

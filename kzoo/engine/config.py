@@ -12,7 +12,7 @@ SCHEDULES = ("constant", "cosine", "step")
 LOSSES = ("sparse_cce", "cce", "mse", "mae", "bce", "contrastive")
 ENGINES = ("auto", "fit", "torch", "tf", "xla")
 VOCABS = ("letters", "chars", "words")  # words: the token tasks (translation, captions, text classification)
-CACHES = ("none", "ram", "disk")
+CACHES = ("auto", "none", "ram", "disk")
 
 
 @dataclass
@@ -65,7 +65,7 @@ DEFAULTS = {
     "weight_decay": 0.0, "schedule": "constant", "val_split": 0.1, "early_stopping": 0, "seed": 0,
     "mixed_precision": False, "augment": False, "quiet": False, "loss": "sparse_cce", "l1": 0.0, "l2": 0.0,
     "clipnorm": 0.0, "limit": 0, "engine": "auto", "seq_len": 64, "vocab": "letters", "margin": 1.0,
-    "test_split": 0.1, "cache": "none", "strict_data": False, "freeze_backbone": False, "unfreeze_at": 0,
+    "test_split": 0.1, "cache": "auto", "strict_data": False, "freeze_backbone": False, "unfreeze_at": 0,
     "sync_bn": False, "scale_lr": False,
 }
 

@@ -329,6 +329,8 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
                f"{config.batch_size})" if plan.distributed else "")
     console.print(f"Training [bold]{config.model}[/bold] on {config.data} ({n_train:,} samples) with {backend} "
                   f"({loop.name} engine){devices} -> {run_dir}", highlight=False)
+    if (recorded := prepared.extra.get("data_folder")) and not config.quiet:
+        console.print(_cache_line(config.cache, recorded), highlight=False)
     try:
         with out_of_memory_as_error(f"Training {config.model} with --batch-size {config.batch_size}"):
             for start, end, unfrozen in finetune.phases(config, initial_epoch):
@@ -449,3 +451,12 @@ def _load_resume(run_dir):
     # the devices belong to the machine, not the run: a run resumes on any number of them (--devices)
     stored = {k: v for k, v in stored.items() if k in cfg.FIELDS and k != "devices"}
     return state, stored
+
+
+def _cache_line(requested, recorded):
+    """What happens to an image folder's decoded images, e.g. ``decoded images (47.0 MB) cached in RAM (--cache auto)``."""
+    kind, size = recorded["cache"], recorded["decoded_mb"]
+    where = {"ram": "cached in RAM after the first epoch", "disk": "cached on disk ($KZOO_CACHE)",
+             "none": "decoded again every epoch (streamed)"}[kind]
+    hint = " (--cache auto: more than the RAM budget, $KZOO_RAM_CACHE_MB)" if requested == "auto" and kind == "none" else ""
+    return f"Images: {size:,} MB decoded, {where}{hint}"

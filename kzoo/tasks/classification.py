@@ -49,15 +49,16 @@ class ClassificationTask(Task):
 
         ``--limit N`` keeps the first ``N`` training files only; validation and test keep every file.
         """
-        from kzoo.data.pipeline import DecodedCache, ImageBatches
+        from kzoo.data.pipeline import DecodedCache, ImageBatches, resolve_cache
 
         splits = {name: folder.split(name) for name in ("train", "val", "test")}
         if config.limit:
             splits["train"] = splits["train"].head(config.limit)
+        every = [p for files in splits.values() for p in files.paths]
+        cache_kind, decoded_bytes = resolve_cache(config.cache, len(set(every)), folder.image_size, folder.channels)
         cache = None
-        if config.cache != "none":
-            every = [p for files in splits.values() for p in files.paths]
-            cache = DecodedCache(config.cache, every, folder.image_size, folder.channels, root=folder.root)
+        if cache_kind != "none":
+            cache = DecodedCache(cache_kind, every, folder.image_size, folder.channels, root=folder.root)
         targets = None
         if config.loss in ("cce", "mse", "mae", "bce"):
             targets = lambda y: self.targets(y, folder.num_classes, config.loss)  # noqa: E731
@@ -73,7 +74,8 @@ class ClassificationTask(Task):
         extra = {"data_folder": {"root": folder.root, "layout": folder.layout,
                                  "files": {name: len(files) for name, files in splits.items()},
                                  "image_size": list(folder.image_size), "channels": folder.channels,
-                                 "skipped_images": len(folder.skipped)}}
+                                 "skipped_images": len(folder.skipped),
+                                 "cache": cache_kind, "decoded_mb": round(decoded_bytes / 2**20, 1)}}
         return Prepared(train, None, val, None, batches("test"), None, folder.input_shape, folder.num_classes,
                         list(folder.class_names), extra)
 

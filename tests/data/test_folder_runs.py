@@ -115,3 +115,21 @@ def test_cli_strict_data_and_bad_options_exit_2(tmp_path, write_digits, cli_runn
     split = cli_runner.invoke(cli, ["train", "lenet5", "--data", str(root), "--val-split", "0.5",
                                     "--test-split", "0.6"])
     assert split.exit_code == 2 and "val_split + test_split" in split.output
+
+
+@pytest.mark.parametrize("budget_mb, kind, says", [(None, "ram", "cached in RAM"),
+                                                    ("0.01", "none", "decoded again every epoch")])
+def test_cli_default_cache_is_ram_when_the_folder_fits_the_budget(tmp_path, write_digits, cli_runner, monkeypatch,
+                                                                  budget_mb, kind, says):
+    root = tmp_path / "digits"
+    write_digits(root, 600)  # 600 images of 28x28: 0.45 MB decoded
+    if budget_mb:
+        monkeypatch.setenv("KZOO_RAM_CACHE_MB", budget_mb)
+    run = tmp_path / "run"
+    result = cli_runner.invoke(cli, ["train", "lenet5", "--data", str(root), "--epochs", "1", "--output", str(run)],
+                               catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert says in result.output and "0.4 MB decoded" in result.output
+    config = yaml.safe_load(open(run / "config.yaml"))
+    assert config["cache"] == "auto" and config["data_folder"]["cache"] == kind
+    assert config["data_folder"]["decoded_mb"] == round(600 * 28 * 28 / 2**20, 1)

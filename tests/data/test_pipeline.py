@@ -110,6 +110,22 @@ def test_cache_serves_later_epochs(digits_folder, tmp_path, monkeypatch, kind):
                                   second[0][np.argsort(second[1], kind="stable")].sum(0))
 
 
+def test_auto_cache_is_ram_within_the_budget_and_streams_beyond_it(monkeypatch):
+    from kzoo.data.pipeline import ram_cache_budget, resolve_cache
+
+    monkeypatch.setenv("KZOO_RAM_CACHE_MB", "1")
+    assert 0 < ram_cache_budget() <= 2**20  # never more than a quarter of the memory free, either
+    fits = 2**20 // (28 * 28)  # 28x28 grayscale images in 1 MB
+    assert resolve_cache("auto", fits, (28, 28), 1) == ("ram", fits * 28 * 28)
+    assert resolve_cache("auto", fits + 1, (28, 28), 1) == ("none", (fits + 1) * 28 * 28)
+    assert resolve_cache("auto", fits, (28, 28), 3)[0] == "none"  # three channels take three times the bytes
+    for kind in ("none", "ram", "disk"):  # an explicit choice is kept whatever the size
+        assert resolve_cache(kind, 10**9, (224, 224), 3)[0] == kind
+    monkeypatch.setenv("KZOO_RAM_CACHE_MB", "lots")
+    with pytest.raises(DataError, match="KZOO_RAM_CACHE_MB"):
+        resolve_cache("auto", 1, (28, 28), 1)
+
+
 def test_disk_cache_is_reused_across_runs_and_invalidated_by_changes(digits_folder, tmp_path, monkeypatch):
     from kzoo.data.pipeline import DecodedCache
 
