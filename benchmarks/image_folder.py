@@ -152,7 +152,7 @@ def train_comparison(model, root, work, args):
     np.savez(npz, x_train=read(files["train"]), y_train=labels(files["train"]), x_test=read(files["test"]),
              y_test=labels(files["test"]))
     memory_rate, memory_acc, _ = train_rate(model, "mnist", npz, os.path.join(runs, "memory"), args.epochs,
-                                         args.batch_size)
+                                            args.batch_size)
     return {"train_samples_per_s": {"folder_streamed": folder_rate, "folder_default": default_rate,
                                     "memory": memory_rate},
             "default_cache": chosen,

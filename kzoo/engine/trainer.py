@@ -454,9 +454,12 @@ def _load_resume(run_dir):
 
 
 def _cache_line(requested, recorded):
-    """What happens to an image folder's decoded images, e.g. ``decoded images (47.0 MB) cached in RAM (--cache auto)``."""
+    """What happens to an image folder's decoded images: ``Images: 7.5 MB decoded, cached in RAM after the first
+    epoch``."""
     kind, size = recorded["cache"], recorded["decoded_mb"]
     where = {"ram": "cached in RAM after the first epoch", "disk": "cached on disk ($KZOO_CACHE)",
              "none": "decoded again every epoch (streamed)"}[kind]
-    hint = " (--cache auto: more than the RAM budget, $KZOO_RAM_CACHE_MB)" if requested == "auto" and kind == "none" else ""
+    hint = ""
+    if requested == "auto" and kind == "none":
+        hint = " (--cache auto: more than the RAM budget, $KZOO_RAM_CACHE_MB)"
     return f"Images: {size:,} MB decoded, {where}{hint}"
