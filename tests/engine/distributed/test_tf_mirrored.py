@@ -45,9 +45,11 @@ def test_batch_norm_per_device_and_synchronised_and_a_stream(replica_run):
     assert_same_weights(weights["stream2"], weights["stream1"])  # 2 epochs, with a streamed validation
     steps = 2 * -(-SAMPLES['tensorflow'] // BATCH)
     assert scores["stream_steps2"] == scores["stream_steps1"] == steps  # no extra optimizer step
-    # its epoch hook once per epoch (the next epoch's order is drawn there); Keras's own single-device fit calls it
-    # once or twice per epoch depending on when its enqueuer stops (measured 2 and 3 for these 2 epochs)
-    assert scores["stream_epochs2"] == 2 and scores["stream_epochs1"] >= 2
+    # its epoch hook once per epoch (the next epoch's order is drawn there), plus at most one more after the last
+    # epoch when tf.data's prefetch completes the next pass before fit stops (seen once, on a loaded machine: it
+    # draws an order nothing trains on); Keras's own single-device fit calls it once or twice per epoch
+    # depending on when its enqueuer stops (measured 2 and 3 for these 2 epochs)
+    assert scores["stream_epochs2"] in (2, 3) and scores["stream_epochs1"] >= 2
 
 
 @pytest.mark.slow
