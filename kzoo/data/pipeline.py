@@ -27,6 +27,7 @@ import numpy as np
 from kzoo.data.image_decode import decode_images
 from kzoo.data.image_folder import report_bad_image
 from kzoo.errors import DataError
+from kzoo.memory import available_memory
 
 WORKERS = 2
 RAM_CACHE_MB = 512
@@ -40,9 +41,8 @@ def ram_cache_budget():
     except ValueError:
         raise DataError(f"KZOO_RAM_CACHE_MB must be a number of megabytes. "
                         f"Received: {os.environ['KZOO_RAM_CACHE_MB']!r}.") from None
-    try:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):  # not on Linux: the budget alone
+    available = available_memory()
+    if available is None:  # unknown (not Linux or BSD): the budget alone
         return max(budget, 0)
     return max(min(budget, available // 4), 0)
 
