@@ -156,12 +156,15 @@ class TorchLoop:
         from kzoo.engine.torch_loop import FastTorchLoop
         from kzoo.engine.torch_masked_loop import MaskedTorchLoop
 
-        ok, reason = FastTorchLoop().supports(model, config)
+        # the loop that answered runs: ``supports`` records the run's settings (the shuffle's seed) on it
+        fast = FastTorchLoop()
+        ok, reason = fast.supports(model, config)
         if ok:
-            self._loop = FastTorchLoop()
+            self._loop = fast
             return True, ""
-        if MaskedTorchLoop().supports(model, config)[0]:
-            self._loop = MaskedTorchLoop()
+        masked = MaskedTorchLoop()
+        if masked.supports(model, config)[0]:
+            self._loop = masked
             return True, ""
         return False, reason
 
