@@ -4,6 +4,7 @@ checked in its own runtime before it is kept.
     import kzoo
     kzoo.export("runs/lenet5-mnist_embedded-1", "onnx")          # -> runs/lenet5-mnist_embedded-1/best.onnx
     kzoo.export("model.keras", "saved_model", batch=1, output="served/lenet5")
+    kzoo.export("runs/resnet18-mnist-1", "onnx", quantize="int8")  # -> best.int8.onnx, calibrated on training data
 
 Each format is exported through Keras's own ``Model.export`` from the backend that serves it best, in a
 subprocess on that backend (:mod:`kzoo.export.worker`), whatever the run trained on. The file is written under
@@ -43,7 +44,7 @@ def get_format(name):
 
 
 def export(source, format, *, output=None, opset=None, batch=None, overwrite=False, trust=False,
-           limit=VERIFY_SAMPLES, tolerance=TOLERANCE):
+           limit=VERIFY_SAMPLES, tolerance=TOLERANCE, quantize=None, min_agreement=None):
     """Export a run folder or ``.keras`` checkpoint and verify the file in its own runtime (``kzoo export``).
 
     Args:
@@ -56,9 +57,14 @@ def export(source, format, *, output=None, opset=None, batch=None, overwrite=Fal
         trust: load a checkpoint with code in it (Lambda layers).
         limit: how many test samples the verification runs (at most).
         tolerance: the largest difference from the Keras outputs that passes (relative above 1).
+        quantize: ``"int8"`` (``onnx`` only): post-training int8 quantization calibrated on the run's training
+            data (:mod:`kzoo.export.quantize`); it passes with a top-1 agreement of at least
+            ``min_agreement`` (default :data:`~kzoo.export.quantize.INT8_AGREEMENT`) instead of ``tolerance``.
+            Default path ``best.int8.onnx``.
 
     Returns:
-        ``{"format", "path", "max_abs_diff", "top1_agreement", "samples", "tolerance", "ok", "metadata"}``.
+        ``{"format", "path", "max_abs_diff", "top1_agreement", "samples", "tolerance", "ok", "metadata"}``
+        (with ``quantize``: ``"quantize"`` and ``"min_agreement"`` too).
 
     Raises:
         ExportError: unknown format, missing dependency, bad option, existing output, or a model the format
@@ -67,7 +73,7 @@ def export(source, format, *, output=None, opset=None, batch=None, overwrite=Fal
             file is removed.
     """
     job = _prepare(source, format, output=output, opset=opset, batch=batch, overwrite=overwrite, trust=trust,
-                   limit=limit, tolerance=tolerance)
+                   limit=limit, tolerance=tolerance, quantize=quantize, min_agreement=min_agreement)
     result = _run_jobs([job])[0]
     if "error" in result:
         raise (VerificationError if result["error"] == "verification" else ExportError)(result["message"])
@@ -75,7 +81,7 @@ def export(source, format, *, output=None, opset=None, batch=None, overwrite=Fal
 
 
 def export_many(sources, formats, *, output_dir=None, batch=None, overwrite=False, trust=False,
-                limit=VERIFY_SAMPLES, tolerance=TOLERANCE):
+                limit=VERIFY_SAMPLES, tolerance=TOLERANCE, quantize=None, min_agreement=None):
     """Export every source to every format, with one subprocess per backend instead of one per file.
 
     Returns one result per (source, format) in that order, as :func:`export` returns it; a file that could
@@ -91,19 +97,30 @@ def export_many(sources, formats, *, output_dir=None, batch=None, overwrite=Fals
                 stem = os.path.splitext(os.path.basename(_resolve_checkpoint(source)))[0]
                 if os.path.isdir(source):
                     stem = os.path.basename(os.path.normpath(source))
+                if quantize:
+                    stem = f"{stem}.{quantize}"
                 output = os.path.join(output_dir, get_format(fmt).default_path(stem))
             jobs.append(_prepare(source, fmt, output=output, batch=batch, overwrite=overwrite, trust=trust,
-                                 limit=limit, tolerance=tolerance))
+                                 limit=limit, tolerance=tolerance, quantize=quantize, min_agreement=min_agreement))
     return _run_jobs(jobs)
 
 
 def _prepare(source, format, *, output=None, opset=None, batch=None, overwrite=False, trust=False,
-             limit=VERIFY_SAMPLES, tolerance=TOLERANCE):
+             limit=VERIFY_SAMPLES, tolerance=TOLERANCE, quantize=None, min_agreement=None):
     """Check everything that can be checked without Keras; the job for the worker."""
     fmt = get_format(format)
     checkpoint = _resolve_checkpoint(source)
     if opset is not None and fmt.name != "onnx":
         raise ExportError(f"--opset applies to the onnx format only. Received: format={fmt.name!r}, opset={opset}.")
+    if quantize is not None:
+        from kzoo.export.quantize import KINDS
+
+        if quantize not in KINDS:
+            raise ExportError(f"--quantize takes {', '.join(KINDS)}. Received: quantize={quantize!r}.")
+        if quantize not in fmt.quantizes:
+            able = [f.name for f in FORMATS.values() if quantize in f.quantizes]
+            raise ExportError(f"--quantize {quantize} applies to the {', '.join(able)} format only. "
+                              f"Received: format={fmt.name!r}.")
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
         raise ExportError(f"batch must be a positive integer or None (dynamic). Received: batch={batch!r}.")
     missing = fmt.missing_modules()
@@ -112,15 +129,18 @@ def _prepare(source, format, *, output=None, opset=None, batch=None, overwrite=F
                           f"{'is' if len(missing) == 1 else 'are'} not installed. Install it with: "
                           f"pip install 'kzoo[{EXTRA}]'" + (" torch==2.13.0" if "torch" in missing else "")
                           + (" tensorflow-cpu" if "tensorflow" in missing else ""))
-    path = os.fspath(output) if output else fmt.default_path(os.path.splitext(checkpoint)[0])
+    stem = os.path.splitext(checkpoint)[0]
+    path = os.fspath(output) if output else fmt.default_path(f"{stem}.{quantize}" if quantize else stem)
     fmt.check_path(path)
     existing = [p for p in fmt.artifacts(path) if os.path.lexists(p)]
     if existing and not overwrite:
         raise ExportError(f"{existing[0]} already exists; pass --overwrite to replace it.")
     run_config = _run_config(source, checkpoint)
+    run_dir = os.fspath(source) if os.path.isdir(source) else os.path.dirname(os.path.abspath(checkpoint))
     return {"source": checkpoint, "format": fmt.name, "backend": fmt.backend, "path": path,
             "tmp": temporary_path(path, fmt), "batch": batch, "opset": opset, "trust": trust, "limit": limit,
-            "tolerance": tolerance, "run_config": run_config, "metadata": _base_metadata(checkpoint, run_config)}
+            "tolerance": tolerance, "quantize": quantize, "min_agreement": min_agreement, "run_config": run_config, "run_dir": run_dir,
+            "metadata": _base_metadata(checkpoint, run_config)}
 
 
 def _run_jobs(jobs):
@@ -159,7 +179,15 @@ def _finish(job, outcome):
             message = f"Exporting {job['source']} to {fmt.name} failed: {outcome['message']}\n{outcome.get('log', '')}"
         return dict(head, error=outcome["error"], message=message)
     result = dict(outcome, **head, tolerance=job["tolerance"])
-    result["ok"] = bool(outcome["finite"]) and outcome["scaled_diff"] <= job["tolerance"]
+    if job.get("quantize"):  # int8 is not float32-close: it must keep the float model's top-1 classes
+        from kzoo.export.quantize import INT8_AGREEMENT
+
+        least = INT8_AGREEMENT if job.get("min_agreement") is None else job["min_agreement"]
+        result.update(quantize=job["quantize"], min_agreement=least)
+        agreement = outcome.get("top1_agreement")
+        result["ok"] = bool(outcome["finite"]) and agreement is not None and agreement >= least
+    else:
+        result["ok"] = bool(outcome["finite"]) and outcome["scaled_diff"] <= job["tolerance"]
     if not result["ok"]:
         return dict(head, error="verification", result=result,
                     message=f"{verification_line(result)}: outside the tolerance, so {job['path']} was not kept.")
@@ -171,9 +199,10 @@ def verification_line(result):
     """``onnx  runs/x/best.onnx  max |diff| 1.2e-07  top-1 agreement 100.00%  (1,000 samples)  ok``."""
     agreement = "-" if result.get("top1_agreement") is None else f"{100 * result['top1_agreement']:.2f}%"
     status = "ok" if result["ok"] else "FAILED"
+    rule = (f"{result['quantize']}: top-1 agreement >= {100 * result['min_agreement']:g}%" if result.get("quantize")
+            else f"tolerance {result['tolerance']:g}")
     return (f"{result['format']}  {result['path']}  max |diff| {result['max_abs_diff']:.1e}  "
-            f"top-1 agreement {agreement}  ({result['samples']:,} samples, tolerance {result['tolerance']:g})  "
-            f"{status}")
+            f"top-1 agreement {agreement}  ({result['samples']:,} samples, {rule})  {status}")
 
 
 def _resolve_checkpoint(source):
@@ -193,7 +222,7 @@ def _resolve_checkpoint(source):
 def _run_config(source, checkpoint):
     from kzoo.engine.evaluation import read_run_config
 
-    folder = source if os.path.isdir(source) else os.path.dirname(os.path.abspath(checkpoint))
+    folder = os.fspath(source) if os.path.isdir(source) else os.path.dirname(os.path.abspath(checkpoint))
     return read_run_config(folder) or {}
 
 

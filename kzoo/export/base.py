@@ -47,6 +47,7 @@ class Format:
     runtime_requires = ()  # what running an exported file needs (no Keras, no backend unless it is the runtime)
     static_rnn = ()        # recurrent layer classes unrolled over their (static) steps before export
     sidecar = False        # the metadata lives in ``<path>.json`` beside the file
+    quantizes = ()         # the --quantize kinds the format can write (``quantize(path, calibration)``)
 
     def default_path(self, stem):
         return f"{stem}{self.suffix}"
@@ -134,26 +135,33 @@ def run_in_chunks(runner, inputs, batch=None, chunk=VERIFY_CHUNK):
     return np.concatenate(outputs)
 
 
-def verification_inputs(specs, run_config, limit=VERIFY_SAMPLES, vocab_size=None):
+def verification_inputs(specs, run_config, limit=VERIFY_SAMPLES, vocab_size=None, split="test", run_dir=None):
     """Real inputs for each model input: the run's own test data, else the data shipped with kzoo.
 
     Args:
         specs: ``[(name, shape without batch, dtype)]`` of the model inputs.
         run_config: the run's ``config.yaml`` as a dict, or ``{}`` for a bare checkpoint.
         vocab_size: the token count of a language model (ids are kept below it).
+        split: ``"test"`` (what a verification scores) or ``"train"`` (what an int8 quantization calibrates
+            on: the training images, the start of the text).
+        run_dir: the run folder; a run on an image folder is verified on its recorded test files (and calibrated
+            on its training files), decoded at the run's image size.
     """
     from kzoo.data import load_dataset
 
     if all("int" in dtype for _, _, dtype in specs):
-        return [_token_windows(run_config, shape, limit, vocab_size) for _, shape, _ in specs]
+        return [_token_windows(run_config, shape, limit, vocab_size, split) for _, shape, _ in specs]
     data = run_config.get("data") if run_config.get("task_kind") != "lm" else None
+    folder_images = _folder_images(run_dir, split, limit) if run_dir and run_config.get("data_folder") else None
+    if folder_images is not None:  # a run on an image folder: its own recorded files
+        return [_fit_images(folder_images, shape) for _, shape, _ in specs]
     try:
         dataset = load_dataset(data or "mnist_embedded", data_dir=run_config.get("data_dir") if data else None)
     except KzooError:
         dataset = load_dataset("mnist_embedded")  # the run's data is not here (offline, moved): still real images
     from kzoo.tasks.base import images_to_float
 
-    images = images_to_float(dataset.x_test[:limit])
+    images = images_to_float((dataset.x_train if split == "train" else dataset.x_test)[:limit])
     # token ids beside an image (a captioner's caption prefix): seeded ids below the vocabulary size
     rng = np.random.default_rng(0)
     arrays = [rng.integers(0, vocab_size or 2, (len(images), *shape)).astype(dtype) if "int" in dtype
@@ -161,6 +169,24 @@ def verification_inputs(specs, run_config, limit=VERIFY_SAMPLES, vocab_size=None
     if len(arrays) == 2 and not any("int" in dtype for _, _, dtype in specs):  # a pair model: image vs the next
         arrays[1] = np.roll(arrays[1], 1, axis=0)
     return arrays
+
+
+def _folder_images(run_dir, split, limit):
+    """Float images of a folder run's recorded ``split`` files (``data_files.json``), or ``None`` when the run
+    has no file lists or its folder is gone (the caller falls back to the data shipped with kzoo)."""
+    from kzoo.data.image_decode import decode_images
+    from kzoo.data.image_folder import load_file_lists
+
+    record = load_file_lists(run_dir)
+    rows = (record or {}).get(split) or []
+    paths = [os.path.join(record["root"], p) for p, _ in rows[:limit]]
+    if not paths or not os.path.isdir(record["root"]):
+        return None
+    decoded = [image for image in decode_images(paths, tuple(record["image_size"]), int(record["channels"]),
+                                                lambda path, exc: None) if image is not None]
+    if not decoded:
+        return None
+    return np.stack(decoded).astype("float32") / np.float32(255)
 
 
 def _fit_images(images, shape):
@@ -183,7 +209,7 @@ def _resize(images, height, width):
     return images[:, rows][:, :, cols]
 
 
-def _token_windows(run_config, shape, limit, vocab_size):
+def _token_windows(run_config, shape, limit, vocab_size, split="test"):
     from kzoo.data import load_dataset
     from kzoo.tasks.samplers import windows
     from kzoo.tasks.vocab import CharVocab
@@ -193,7 +219,8 @@ def _token_windows(run_config, shape, limit, vocab_size):
     tokens = run_config.get("vocab_tokens")
     vocab = CharVocab(run_config.get("vocab_kind", "letters"), tokens) if tokens else CharVocab.build(
         "letters", dataset.text)
-    ids = vocab.encode(dataset.text[-(limit + 1) * shape[0] - 1:])
+    span = (limit + 1) * shape[0] + 1
+    ids = vocab.encode(dataset.text[:span] if split == "train" else dataset.text[-span:])
     if vocab_size:
         ids = np.where(ids < vocab_size, ids, 0).astype("int32")
     x, _ = windows(ids, shape[0])

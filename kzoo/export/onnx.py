@@ -19,10 +19,18 @@ class OnnxFormat(Format):
     # torch runs LSTM and GRU as its fused kernels (kzoo.engine.torch_kernels), which export as ONNX LSTM/GRU;
     # Keras's own time loop of a SimpleRNN exports as a graph onnxruntime refuses (a ReduceMax of a scalar)
     static_rnn = ("SimpleRNN",)
+    quantizes = ("int8",)  # onnxruntime's static QDQ quantizer (kzoo.export.quantize)
 
     def write(self, model, path, input_signature, opset=None):
         super().write(model, path, input_signature, opset)
         optimize_file(path)  # batch norm folded into the convolutions (kzoo.export.onnx_graph)
+
+    def quantize(self, path, calibration):
+        """The file at ``path`` as an int8 model calibrated on ``calibration`` (:mod:`kzoo.export.quantize`)."""
+        from kzoo.export.quantize import quantize_int8
+
+        names = [i.name for i in open_session(path).get_inputs()]
+        return quantize_int8(path, calibration, names)
 
     def export_kwargs(self, model, input_signature, opset):
         return {"opset_version": opset} if opset else {}

@@ -69,7 +69,11 @@ def predict_exported(path, images, *, top_k=3, invert=None, output=None):
 
 
 def evaluate_exported(path, *, data=None, data_dir=None, batch_size=256, limit=0):
-    """Accuracy, loss, per-class scores and confusion matrix of an exported classifier on a test split."""
+    """Accuracy, loss, per-class scores and confusion matrix of an exported classifier on a test split.
+
+    ``data`` is a dataset name or an image folder (its ``test/`` files, else the seeded 10% test split that
+    ``kzoo train --data PATH`` draws by default, decoded at the file's input size).
+    """
     from kzoo.data import load_dataset
     from kzoo.tasks.classification import report_from_probabilities
     from kzoo.tasks.base import images_to_float
@@ -79,7 +83,12 @@ def evaluate_exported(path, *, data=None, data_dir=None, batch_size=256, limit=0
     data = data or metadata.get("data")
     if data is None:
         raise DataError(f"{path} does not name the dataset it was trained on; pass --data NAME.")
-    dataset = load_dataset(data, data_dir=data_dir)
+    from kzoo.data.image_folder import looks_like_path
+
+    if looks_like_path(data):  # an image folder: its test/ files, else the default seeded 10% test split
+        dataset = _folder_test_set(data, shape, limit)
+    else:
+        dataset = load_dataset(data, data_dir=data_dir)
     x, y = images_to_float(dataset.x_test), np.asarray(dataset.y_test).astype("int64")
     if limit:
         x, y = x[:limit], y[:limit]
@@ -94,3 +103,23 @@ def evaluate_exported(path, *, data=None, data_dir=None, batch_size=256, limit=0
     report.update({"model": metadata.get("model", os.path.basename(path)), "data": data, "checkpoint": path,
                    "format": exported_format(path).name})
     return report
+
+
+def _folder_test_set(root, shape, limit=0):
+    """The test files of an image folder as a :class:`~kzoo.data.dataset.Dataset`-like ``x_test``/``y_test``."""
+    import types
+
+    from kzoo.data.image_decode import decode_images
+    from kzoo.data.image_folder import open_image_folder
+
+    if len(shape) != 3:
+        raise DataError(f"An image folder needs an image model; this one expects inputs of shape {shape}.")
+    folder = open_image_folder(root, image_size=shape[:2], channels=shape[2])
+    files = folder.test.head(limit) if limit else folder.test
+    if not len(files):
+        raise DataError(f"{root} has no test images; add a test/ folder.")
+    images = decode_images(list(files.paths), tuple(shape[:2]), shape[2], lambda path, exc: None)
+    keep = [i for i, image in enumerate(images) if image is not None]
+    return types.SimpleNamespace(x_test=np.stack([images[i] for i in keep]),
+                                 y_test=np.asarray(files.labels)[keep], num_classes=folder.num_classes,
+                                 class_names=list(folder.class_names))

@@ -44,6 +44,53 @@ def test_folder_run_matches_the_in_memory_run_of_the_same_images(tmp_path, write
     assert folder_run["class_names"] == [f"digit_{i}" for i in range(10)]
 
 
+@pytest.mark.slow
+def test_torch_engine_trains_resnet18_on_a_folder_as_on_the_same_images_in_memory(tmp_path, write_digits, backend,
+                                                                                 monkeypatch):
+    """ResNet-18 (batch norm, residual adds) trained by the torch engine on streamed folder batches ends with the
+    weights of the same run on the same files in memory, when both draw the same order.
+
+    The in-memory feed shuffles with ``DistributedSampler(seed=SEED)`` (``torch.randperm`` seeded ``seed +
+    epoch``), the folder pipeline with NumPy; the folder's order is set to torch's here, so any difference left
+    is the streamed path's own (decoding, the hand-over threads, the device copy, the loop)."""
+    if backend != "torch":
+        pytest.skip("the torch engine")
+    import torch
+
+    import kzoo
+    from kzoo.data import pipeline
+
+    def torch_order(self):
+        if not self.shuffle:
+            return np.arange(len(self.paths))
+        return torch.randperm(len(self.paths), generator=torch.Generator().manual_seed(self.seed + self.epoch)).numpy()
+
+    root = tmp_path / "digits"
+    write_digits(root, 600)
+    common = {"epochs": 2, "batch_size": 64, "val_split": 0.0, "quiet": True, "seed": 3, "engine": "torch"}
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline.ImageBatches, "_draw_order", torch_order)
+        folder_run = kzoo.train("resnet18", data=str(root), output=str(tmp_path / "folder_run"), **common)
+    files = json.load(open(os.path.join(folder_run["run_dir"], "data_files.json")))
+    train = [os.path.join(files["root"], p) for p, _ in files["train"]]
+    test = [os.path.join(files["root"], p) for p, _ in files["test"]]
+    np.savez(tmp_path / "same.npz", x_train=_read(train), y_train=np.array([y for _, y in files["train"]]),
+             x_test=_read(test), y_test=np.array([y for _, y in files["test"]]))
+    memory_run = kzoo.train("resnet18", data="mnist", data_dir=str(tmp_path / "same.npz"),
+                            output=str(tmp_path / "memory_run"), **common)
+
+    from kzoo.engine.checkpoints import load_model
+
+    folder_model = load_model(os.path.join(folder_run["run_dir"], "last.keras"))
+    memory_model = load_model(os.path.join(memory_run["run_dir"], "last.keras"))
+    assert len(folder_model.weights) == len(memory_model.weights) > 60
+    for a, b in zip(folder_model.weights, memory_model.weights):
+        a, b = np.asarray(a.numpy()), np.asarray(b.numpy())
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * max(1.0, float(np.abs(b).max())), err_msg=a.shape)
+    assert folder_run["samples"] == memory_run["samples"] == len(test)
+    assert abs(folder_run["accuracy"] - memory_run["accuracy"]) <= 1 / len(test)
+
+
 @pytest.mark.parametrize("engine", [pytest.param("fit", marks=pytest.mark.slow), "auto"])
 def test_every_engine_takes_streamed_batches(tmp_path, write_digits, cli_runner, engine):
     import kzoo
