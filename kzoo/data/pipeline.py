@@ -248,7 +248,7 @@ class ImageBatches(keras.utils.PyDataset):
             x, y = np.stack(images), np.asarray(labels, dtype="int64")
         if self.augment:
             x = self._augment(x, index)
-        x = x.astype("float32") * np.float32(1 / 255)
+        x = x.astype("float32") / np.float32(255)  # exactly as in-memory images (kzoo.tasks.base.images_to_float)
         y = self.targets(y) if self.targets is not None else y
         return x, y
 
