@@ -139,8 +139,8 @@ def _prepare(source, format, *, output=None, opset=None, batch=None, overwrite=F
     run_dir = os.fspath(source) if os.path.isdir(source) else os.path.dirname(os.path.abspath(checkpoint))
     return {"source": checkpoint, "format": fmt.name, "backend": fmt.backend, "path": path,
             "tmp": temporary_path(path, fmt), "batch": batch, "opset": opset, "trust": trust, "limit": limit,
-            "tolerance": tolerance, "quantize": quantize, "min_agreement": min_agreement, "run_config": run_config, "run_dir": run_dir,
-            "metadata": _base_metadata(checkpoint, run_config)}
+            "tolerance": tolerance, "quantize": quantize, "min_agreement": min_agreement, "run_config": run_config,
+            "run_dir": run_dir, "metadata": _base_metadata(checkpoint, run_config)}
 
 
 def _run_jobs(jobs):

@@ -25,12 +25,12 @@ class OnnxFormat(Format):
         super().write(model, path, input_signature, opset)
         optimize_file(path)  # batch norm folded into the convolutions (kzoo.export.onnx_graph)
 
-    def quantize(self, path, calibration):
+    def quantize(self, path, calibration, batch=None):
         """The file at ``path`` as an int8 model calibrated on ``calibration`` (:mod:`kzoo.export.quantize`)."""
         from kzoo.export.quantize import quantize_int8
 
         names = [i.name for i in open_session(path).get_inputs()]
-        return quantize_int8(path, calibration, names)
+        return quantize_int8(path, calibration, names, batch)
 
     def export_kwargs(self, model, input_signature, opset):
         return {"opset_version": opset} if opset else {}

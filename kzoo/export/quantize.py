@@ -21,13 +21,15 @@ INT8_AGREEMENT = 0.98  # top-1 agreement with the float32 Keras model that an in
 KINDS = ("int8",)
 
 
-def quantize_int8(path, calibration, input_names):
+def quantize_int8(path, calibration, input_names, batch=None):
     """Rewrite the float32 ONNX file at ``path`` as an int8 QDQ model calibrated on ``calibration``.
 
     Args:
         path: the exported (float32, batch-norm-folded) ``.onnx`` file; replaced in place.
         calibration: one array per model input, ``(samples, ...)``, from the run's training data.
         input_names: the graph's input names, in the order of ``calibration``.
+        batch: the file's fixed batch size (calibration then runs batches of exactly that many, the last one
+            padded), or ``None`` for a dynamic batch axis.
 
     Returns:
         ``{"kind", "weights", "activations", "calibration_samples", "quantized_ops"}`` for the metadata.
@@ -35,12 +37,21 @@ def quantize_int8(path, calibration, input_names):
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    import numpy as np
+
+    step = batch or CALIBRATION_BATCH
+
+    def chunk(array, start):
+        part = array[start:start + step]
+        if batch and len(part) < batch:  # a fixed batch axis takes exactly ``batch`` samples
+            part = np.concatenate([part, np.repeat(part[-1:], batch - len(part), axis=0)])
+        return part
+
     class Reader(CalibrationDataReader):
         def __init__(self):
             count = len(calibration[0])
-            self.batches = iter([{name: array[start:start + CALIBRATION_BATCH]
-                                  for name, array in zip(input_names, calibration)}
-                                 for start in range(0, count, CALIBRATION_BATCH)])
+            self.batches = iter([{name: chunk(array, start) for name, array in zip(input_names, calibration)}
+                                 for start in range(0, count, step)])
 
         def get_next(self):
             return next(self.batches, None)

@@ -58,7 +58,7 @@ def run_job(job):
         calibration = verification_inputs(specs, job.get("run_config") or {}, CALIBRATION_SAMPLES, vocab_size,
                                           split="train", run_dir=job.get("run_dir"))
         try:
-            quantization = fmt.quantize(job["tmp"], calibration)
+            quantization = fmt.quantize(job["tmp"], calibration, batch)
         except Exception as exc:  # the quantizer's own reason
             return {"error": "unsupported", "message": f"int8 quantization failed: {type(exc).__name__}: "
                                                        f"{_first_line(exc)}", "log": traceback.format_exc()[-3000:]}

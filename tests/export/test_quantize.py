@@ -101,3 +101,14 @@ def test_quantize_mistakes_exit_2_and_write_nothing(folder_run, cli_runner):
     with pytest.raises(ExportError, match="--quantize takes int8"):
         kzoo.export(folder_run, "onnx", quantize="fp8")
     assert set(os.listdir(folder_run)) - before <= {"best.int8.onnx"}  # the first test's file at most
+
+
+def test_int8_with_a_fixed_batch_calibrates_in_batches_of_that_size(folder_run, tmp_path):
+    import onnxruntime
+
+    import kzoo
+
+    result = kzoo.export(folder_run, "onnx", quantize="int8", batch=7, output=str(tmp_path / "fixed.onnx"))
+    assert result["ok"] and result["metadata"]["batch"] == 7 and result["top1_agreement"] >= 0.98
+    session = onnxruntime.InferenceSession(result["path"], providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[0] == 7
