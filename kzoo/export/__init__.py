@@ -185,7 +185,11 @@ def _finish(job, outcome):
         least = INT8_AGREEMENT if job.get("min_agreement") is None else job["min_agreement"]
         result.update(quantize=job["quantize"], min_agreement=least)
         agreement = outcome.get("top1_agreement")
-        result["ok"] = bool(outcome["finite"]) and agreement is not None and agreement >= least
+        if agreement is None:  # one value per sample (a Siamese distance): no classes to keep
+            return dict(head, error="unsupported", message=(
+                f"--quantize {job['quantize']} is verified by the top-1 class, and {job['source']} outputs one "
+                f"value per sample; export it without --quantize."))
+        result["ok"] = bool(outcome["finite"]) and agreement >= least
     else:
         result["ok"] = bool(outcome["finite"]) and outcome["scaled_diff"] <= job["tolerance"]
     if not result["ok"]:
