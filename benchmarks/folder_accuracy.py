@@ -88,8 +88,8 @@ def main(argv=None):
                      "test_samples": folder["samples"]})
         print(json.dumps(rows[-1]) if args.json else
               f"seed {seed}: folder {folder['accuracy']:.3f}  memory {memory['accuracy']:.3f}", flush=True)
-    summary = {key: {"mean": round(statistics.mean(r[key] for r in rows), 4),
-                     "min": min(r[key] for r in rows), "max": max(r[key] for r in rows)} for key in ("folder", "memory")}
+    summary = {key: {"mean": round(statistics.mean(r[key] for r in rows), 4), "min": min(r[key] for r in rows),
+                     "max": max(r[key] for r in rows)} for key in ("folder", "memory")}
     summary.update(model=args.model, backend=backend, schedule=args.schedule, same_order=args.same_order,
                    epochs=args.epochs, cpu_count=os.cpu_count(), load_average=os.getloadavg())
     print(json.dumps(summary) if args.json else summary)

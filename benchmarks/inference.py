@@ -144,8 +144,9 @@ def prepare(names, args):
         quantize = "int8" if fmt == "int8" else None
         # random weights give near-tied classes that int8 rounding swaps: speed is what is measured here
         # (docs/export.md has the agreement of trained models)
-        for result in kzoo.export.export_many(sources, ["onnx" if quantize else fmt], limit=100, overwrite=True,
-                                              quantize=quantize, min_agreement=0.0 if quantize else None) if sources else []:
+        results = kzoo.export.export_many(sources, ["onnx" if quantize else fmt], limit=100, overwrite=True,
+                                          quantize=quantize, min_agreement=0.0 if quantize else None) if sources else []
+        for result in results:
             if "error" in result and quantize:
                 print(f"no int8 file: {result['message']}", file=sys.stderr)
             elif "error" in result:
