@@ -135,8 +135,8 @@ def _prepare(source, format, *, output=None, opset=None, batch=None, overwrite=F
     existing = [p for p in fmt.artifacts(path) if os.path.lexists(p)]
     if existing and not overwrite:
         raise ExportError(f"{existing[0]} already exists; pass --overwrite to replace it.")
-    run_config = _run_config(source, checkpoint)
     run_dir = os.fspath(source) if os.path.isdir(source) else os.path.dirname(os.path.abspath(checkpoint))
+    run_config = _run_config(run_dir)
     return {"source": checkpoint, "format": fmt.name, "backend": fmt.backend, "path": path,
             "tmp": temporary_path(path, fmt), "batch": batch, "opset": opset, "trust": trust, "limit": limit,
             "tolerance": tolerance, "quantize": quantize, "min_agreement": min_agreement, "run_config": run_config,
@@ -223,11 +223,10 @@ def _resolve_checkpoint(source):
     return source
 
 
-def _run_config(source, checkpoint):
+def _run_config(run_dir):
     from kzoo.engine.evaluation import read_run_config
 
-    folder = os.fspath(source) if os.path.isdir(source) else os.path.dirname(os.path.abspath(checkpoint))
-    return read_run_config(folder) or {}
+    return read_run_config(run_dir) or {}
 
 
 def _base_metadata(checkpoint, run_config):

@@ -174,19 +174,25 @@ def verification_inputs(specs, run_config, limit=VERIFY_SAMPLES, vocab_size=None
 def _folder_images(run_dir, split, limit):
     """Float images of a folder run's recorded ``split`` files (``data_files.json``), or ``None`` when the run
     has no file lists or its folder is gone (the caller falls back to the data shipped with kzoo)."""
-    from kzoo.data.image_decode import decode_images
     from kzoo.data.image_folder import load_file_lists
+    from kzoo.tasks.base import images_to_float
 
     record = load_file_lists(run_dir)
     rows = (record or {}).get(split) or []
     paths = [os.path.join(record["root"], p) for p, _ in rows[:limit]]
     if not paths or not os.path.isdir(record["root"]):
         return None
-    decoded = [image for image in decode_images(paths, tuple(record["image_size"]), int(record["channels"]),
-                                                lambda path, exc: None) if image is not None]
-    if not decoded:
-        return None
-    return np.stack(decoded).astype("float32") / np.float32(255)
+    images, _ = decode_readable(paths, record["image_size"], record["channels"])
+    return None if images is None else images_to_float(images)
+
+
+def decode_readable(paths, image_size, channels):
+    """``(uint8 images, positions)`` of the files among ``paths`` that decode (``(None, [])`` when none does)."""
+    from kzoo.data.image_decode import decode_images
+
+    images = decode_images(list(paths), tuple(image_size), int(channels), lambda path, exc: None)
+    keep = [i for i, image in enumerate(images) if image is not None]
+    return (np.stack([images[i] for i in keep]) if keep else None), keep
 
 
 def _fit_images(images, shape):

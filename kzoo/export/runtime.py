@@ -109,8 +109,8 @@ def _folder_test_set(root, shape, limit=0):
     """The test files of an image folder as a :class:`~kzoo.data.dataset.Dataset`-like ``x_test``/``y_test``."""
     import types
 
-    from kzoo.data.image_decode import decode_images
     from kzoo.data.image_folder import open_image_folder
+    from kzoo.export.base import decode_readable
 
     if len(shape) != 3:
         raise DataError(f"An image folder needs an image model; this one expects inputs of shape {shape}.")
@@ -118,8 +118,9 @@ def _folder_test_set(root, shape, limit=0):
     files = folder.test.head(limit) if limit else folder.test
     if not len(files):
         raise DataError(f"{root} has no test images; add a test/ folder.")
-    images = decode_images(list(files.paths), tuple(shape[:2]), shape[2], lambda path, exc: None)
-    keep = [i for i, image in enumerate(images) if image is not None]
-    return types.SimpleNamespace(x_test=np.stack([images[i] for i in keep]),
+    images, keep = decode_readable(files.paths, shape[:2], shape[2])
+    if images is None:
+        raise DataError(f"None of the {len(files)} test images of {root} is readable.")
+    return types.SimpleNamespace(x_test=images,
                                  y_test=np.asarray(files.labels)[keep], num_classes=folder.num_classes,
                                  class_names=list(folder.class_names))
