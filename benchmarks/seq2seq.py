@@ -116,7 +116,7 @@ class Kzoo:
         import keras
 
         from kzoo.engine.loops import choose_loop
-        from kzoo.registry import create_model
+        from kzoo.factory import create_model
         from kzoo.tasks.translation import TranslationTask
 
         task = TranslationTask()

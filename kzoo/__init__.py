@@ -18,7 +18,8 @@ import importlib
 
 from kzoo.backend import set_backend
 from kzoo.errors import KzooError
-from kzoo.registry import create_model, list_models, model_info
+from kzoo.factory import create_model
+from kzoo.registry import list_models, model_info
 
 __version__ = "0.1.0"
 

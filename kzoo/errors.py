@@ -1,8 +1,16 @@
 """User-facing errors.
 
 Every exception a user can cause by a mistake (a wrong name, a bad option, a missing file) derives from
-:class:`KzooError`. The CLI prints its message and exits with status 2, without a traceback.
+:class:`KzooError`. The CLI prints its message and exits with status 2, without a traceback (or with the
+``exit_code`` of the class: a training stopped by Ctrl-C or by a diverging loss). This module imports nothing,
+so any module may use it.
 """
+
+
+def first_line(exc, default=""):
+    """The first line of an exception's message (or of any text), or ``default`` when it has none."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else default
 
 
 class KzooError(Exception):
@@ -40,3 +48,15 @@ class CheckpointError(KzooError):
 
 class ResourceError(KzooError):
     """A request that cannot fit this machine: a model or batch too large for its memory, a full disk."""
+
+
+class TrainingInterrupted(KzooError):
+    """Ctrl-C: a resumable checkpoint was saved."""
+
+    exit_code = 130
+
+
+class TrainingDiverged(KzooError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = 3

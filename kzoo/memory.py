@@ -73,13 +73,13 @@ def _refuse_beyond(needed, what, available=None):
 
 
 def create_model_within_memory(name, *, input_shape=None, num_classes=None, available=None, **options):
-    """:func:`kzoo.registry.create_model`, refusing (``ResourceError``) a model whose weights cannot fit.
+    """:func:`kzoo.factory.create_model`, refusing (``ResourceError``) a model whose weights cannot fit.
 
     Args:
         available: bytes to fit in (default: :func:`available_memory`).
     """
     from kzoo.backend import set_backend
-    from kzoo.registry import create_model
+    from kzoo.factory import create_model
 
     set_backend()  # before keras is imported for the first time
     from kzoo.engine._keras_compat import discard_uninitialized_variables, initialize_all_variables, stateless_scope
@@ -117,11 +117,6 @@ _OUT_OF_MEMORY = ("can't allocate memory", "out of memory", "resource_exhausted"
                   "failed to allocate", "cannot allocate memory")
 
 
-def first_line(exc):
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else "no message"
-
-
 def _is_out_of_memory(exc):
     if isinstance(exc, MemoryError):
         return True
@@ -138,5 +133,5 @@ def out_of_memory_as_error(what):
     except Exception as exc:  # MemoryError, and the frameworks' own errors (RuntimeError subclasses and others)
         if not _is_out_of_memory(exc):
             raise
-        raise ResourceError(f"{what} ran out of memory ({type(exc).__name__}: {first_line(exc)[:200]}). "
+        raise ResourceError(f"{what} ran out of memory ({type(exc).__name__}: {first_line(exc, 'no message')[:200]}). "
                             f"Use a smaller --batch-size or input shape.") from None

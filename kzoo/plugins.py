@@ -13,15 +13,8 @@ import json
 import subprocess
 import sys
 
-from kzoo.registry import (
-    BUILTIN_DISTRIBUTION,
-    _normalize,
-    datasets,
-    first_line,
-    models,
-    plugins_disabled,
-    strict_plugins,
-)
+from kzoo.errors import first_line
+from kzoo.registry import BUILTIN_DISTRIBUTION, _normalize, datasets, models, plugins_disabled, strict_plugins
 
 LAYER_GROUP = "kzoo.layers"
 CHECK_TIMEOUT_S = 300
@@ -32,6 +25,7 @@ _CHECK_SCRIPT = """
 import importlib, json, sys
 sys.path[:] = json.loads(sys.argv[1])
 from kzoo.backend import set_backend
+from kzoo.errors import first_line
 set_backend()
 errors = {}
 for value in sys.argv[2:]:
@@ -43,8 +37,7 @@ for value in sys.argv[2:]:
         if attr and not callable(obj):
             raise TypeError(f"{value} is a {type(obj).__name__}, not a callable builder")
     except BaseException as exc:
-        lines = str(exc).splitlines()
-        errors[value] = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+        errors[value] = f"{type(exc).__name__}: {first_line(exc)}"
 print(json.dumps(errors))
 """
 

@@ -19,6 +19,9 @@ A plugin is *broken* when its metadata cannot be read or a package its module im
 missing (both found without importing it); its models stay listed with ``status: broken`` and using one raises
 :class:`~kzoo.errors.PluginError`. ``KZOO_STRICT_PLUGINS=1`` makes any broken plugin fatal for listing and
 building; ``KZOO_DISABLE_PLUGINS=1`` ignores every third-party entry point.
+
+The registry knows names, metadata and options only: building a model (weights, backend) is
+:func:`kzoo.factory.create_model`, which is built on it.
 """
 
 from __future__ import annotations
@@ -32,13 +35,11 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from kzoo.errors import OptionError, PluginError, UnknownNameError
+from kzoo.errors import OptionError, PluginError, UnknownNameError, first_line
 
 BUILTIN_DISTRIBUTION = "kzoo"
 MODEL_GROUP = "kzoo.models"
 DATASET_GROUP = "kzoo.datasets"
-
-OPTION_TYPES = ("bool", "int", "float", "str", "ints", "floats")
 
 
 def plugins_disabled():
@@ -49,12 +50,6 @@ def plugins_disabled():
 def strict_plugins():
     """``KZOO_STRICT_PLUGINS=1``: any broken third-party plugin makes listing and building fail."""
     return os.environ.get("KZOO_STRICT_PLUGINS", "").lower() in ("1", "true", "yes")
-
-
-def first_line(exc):
-    """The first line of an exception's message (``""`` when it has none)."""
-    lines = str(exc).splitlines()
-    return lines[0] if lines else ""
 
 
 def _normalize(dist_name):
@@ -476,20 +471,6 @@ def model_info(name):
     return models.info(name)
 
 
-def _check_shape(name, input_shape):
-    if input_shape is None:
-        return None
-    try:
-        shape = tuple(int(d) for d in input_shape)
-    except (TypeError, ValueError):
-        raise OptionError(f"input_shape of {name} must be a sequence of positive integers. "
-                          f"Received: input_shape={input_shape!r}.") from None
-    if not shape or any(d <= 0 for d in shape):
-        raise OptionError(f"input_shape of {name} must be non-empty positive integers. "
-                          f"Received: input_shape={input_shape!r}.")
-    return shape
-
-
 def resolve_model_options(name, options):
     """Validate user options for ``name`` and return ``(entry, info, clean_options)``."""
     require_healthy_plugins()
@@ -501,53 +482,3 @@ def resolve_model_options(name, options):
             f"({info['error']})."
         )
     return entry, info, validate_options(name, info.get("options", {}), options)
-
-
-def create_model(name, *, input_shape=None, num_classes=None, weights=None, **options):
-    """Build a registered model, untrained or from ``weights``.
-
-    Args:
-        name: registered name (``"resnet18"``) or qualified name (``"kzoo:resnet18"``).
-        input_shape: ``(height, width, channels)`` for images, ``(steps, features)`` for sequences;
-            ``None`` keeps the model's canonical shape.
-        num_classes: output classes; ``None`` keeps the canonical number.
-        weights: ``"torchvision"`` / ``"imagenet"`` (the published files in the model's spec), or a file:
-            torchvision ``.pth``, keras.applications ``.h5``, kzoo ``.keras`` / ``.weights.h5`` (see
-            :mod:`kzoo.weights`). The model then includes the input normalisation the weights expect.
-        **options: model options as listed by :func:`model_info`; ``None`` values keep the default.
-
-    Returns:
-        A ``keras.Model`` named after the model.
-    """
-    entry, info, clean = resolve_model_options(name, options)
-    input_shape = _check_shape(name, input_shape)
-    if num_classes is not None:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise OptionError(f"num_classes must be a positive integer. Received: num_classes={num_classes!r}.")
-    from kzoo.backend import set_backend
-
-    set_backend()  # honour KERAS_BACKEND, default torch, before the model module imports keras
-    source = None
-    if weights is not None:
-        from kzoo.weights import source_of
-
-        source = source_of(weights, info)
-        if "input_normalization" in info.get("options", {}) and options.get("input_normalization") is None:
-            clean["input_normalization"] = source[2]
-    builder = entry.load()
-    try:
-        model = builder(input_shape=input_shape, num_classes=num_classes, **clean)
-    except Exception as exc:
-        if entry.builtin:
-            if isinstance(exc, ValueError):
-                raise OptionError(f"Cannot build {name}: {exc}") from exc
-            raise
-        raise PluginError(
-            f"{name!r} from distribution {entry.distribution} {entry.version} failed to build "
-            f"({type(exc).__name__}: {first_line(exc)})."
-        ) from exc
-    if source is not None:
-        from kzoo.weights import load_into
-
-        load_into(model, *source[:2], info, notify=lambda message: print(message, file=sys.stderr))
-    return model

@@ -18,7 +18,8 @@ import os
 
 import numpy as np
 
-from kzoo.registry import create_model, model_info, models
+from kzoo.factory import create_model
+from kzoo.registry import model_info, models
 from kzoo.summary import count_weights
 
 SMALL_IMAGE = (28, 28, 1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kzoo.errors import DataError
+from kzoo.errors import DataError, first_line
 
 # Where Keras keeps each dataset, relative to $KERAS_HOME/datasets, in the order they are tried.
 CACHE_PATHS = {
@@ -50,11 +50,10 @@ def download(name, data_dir_hint):
     try:
         return keras_load_data(name)
     except Exception as exc:  # offline, proxy, missing backend...: the user needs the same advice
-        reason = str(exc).splitlines()[0] if str(exc) else ""
         hint = _OFFLINE_HINT[name].format(cache=keras_datasets_dir())
         raise DataError(
             f"Dataset {name} is not on this machine and keras.datasets could not download it "
-            f"({type(exc).__name__}: {reason}). To use it offline, {hint}; or pass --data-dir DIR "
+            f"({type(exc).__name__}: {first_line(exc)}). To use it offline, {hint}; or pass --data-dir DIR "
             f"(data_dir=DIR) where DIR is {data_dir_hint}."
         ) from exc
 

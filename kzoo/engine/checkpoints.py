@@ -20,8 +20,7 @@ import sys
 import tempfile
 import zipfile
 
-from kzoo.errors import CheckpointError, KzooError
-from kzoo.registry import first_line
+from kzoo.errors import CheckpointError, KzooError, first_line
 
 TEMPORARY_PREFIX = ".kzoo-tmp-"
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -123,11 +122,6 @@ def atomic_write_text(path, text):
             handle.write(text)
 
     atomic_write(path, write)
-
-
-def atomic_copy(source, path):
-    """Copy a finished checkpoint file atomically."""
-    atomic_write(path, lambda tmp: shutil.copyfile(source, tmp), needed=os.path.getsize(source))
 
 
 def file_digest(path):
@@ -302,7 +296,7 @@ def load_model(path, *, trust=False, compile=True):
                 f"{path} contains code (e.g. a Lambda layer) that Keras will not run in safe mode. "
                 f"Pass --trust (trust=True) only if you trust where the file came from."
             ) from None
-        raise CheckpointError(f"Cannot load {path}: {message.splitlines()[0]}") from None
+        raise CheckpointError(f"Cannot load {path}: {first_line(message)}") from None
     except (TypeError, KeyError, OSError, zipfile.BadZipFile) as exc:
         raise CheckpointError(
             f"Cannot load {path} ({type(exc).__name__}: {first_line(exc)}); the file may be truncated or corrupt."

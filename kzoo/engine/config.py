@@ -5,7 +5,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
-from kzoo.errors import KzooError, OptionError
+from kzoo.errors import KzooError, OptionError, first_line
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
@@ -82,7 +82,7 @@ def load_yaml(path):
         with open(path, encoding="utf-8") as handle:
             data = yaml.safe_load(handle) or {}
     except yaml.YAMLError as exc:
-        raise KzooError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise KzooError(f"{path} is not valid YAML: {first_line(exc)}") from None
     if not isinstance(data, dict):
         raise KzooError(f"{path} must hold a mapping of option: value. Received: {type(data).__name__}.")
     data = {str(k).replace("-", "_"): v for k, v in data.items()}

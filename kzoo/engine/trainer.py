@@ -17,19 +17,7 @@ from kzoo.engine import config as cfg
 from kzoo.engine import finetune
 from kzoo.engine.checkpoints import DiskFullError, atomic_write, atomic_write_text, disk_full_error, is_disk_full
 from kzoo.engine.distributed import is_primary
-from kzoo.errors import CheckpointError, DataError, KzooError
-
-
-class TrainingInterrupted(KzooError):
-    """Ctrl-C: a resumable checkpoint was saved."""
-
-    exit_code = 130
-
-
-class TrainingDiverged(KzooError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-    exit_code = 3
+from kzoo.errors import CheckpointError, DataError, KzooError, TrainingDiverged, TrainingInterrupted
 
 
 def environment():
@@ -228,7 +216,7 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     if backend == "torch" and plan.distributed and not distributed.in_worker():
         from kzoo.engine.distributed.launch import launch_training
 
-        return launch_training(plan, model, data, config_file=config_file, resume=resume, **kwargs)
+        return launch_training(train, plan, model, data, config_file=config_file, resume=resume, **kwargs)
     distributed.start_worker(plan)
     primary = is_primary()
     console = _console(config.quiet or not primary)
@@ -243,7 +231,8 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     from kzoo.engine.runs import claim_output_dir, claim_run_dir
     from kzoo.tasks import task_for
     from kzoo.memory import check_training_fits, out_of_memory_as_error
-    from kzoo.registry import create_model, model_info, resolve_model_options
+    from kzoo.factory import create_model
+    from kzoo.registry import model_info, resolve_model_options
 
     info = model_info(config.model)
     _, _, config.options = resolve_model_options(config.model, config.options or {})

@@ -13,6 +13,8 @@ import traceback
 
 import numpy as np
 
+from kzoo.errors import first_line
+
 
 def run_job(job):
     import keras
@@ -49,8 +51,7 @@ def run_job(job):
     try:
         fmt.write(exported_model, job["tmp"], signature, job.get("opset"))
     except Exception as exc:  # the converter's own reason, reported as "this format cannot hold the model"
-        return {"error": "unsupported", "message": f"{type(exc).__name__}: {_first_line(exc)}",
-                "log": traceback.format_exc()[-3000:]}
+        return {"error": "unsupported", "message": _reason(exc), "log": traceback.format_exc()[-3000:]}
     quantization = None
     if job.get("quantize"):
         from kzoo.export.quantize import CALIBRATION_SAMPLES
@@ -60,8 +61,8 @@ def run_job(job):
         try:
             quantization = fmt.quantize(job["tmp"], calibration, batch)
         except Exception as exc:  # the quantizer's own reason
-            return {"error": "unsupported", "message": f"int8 quantization failed: {type(exc).__name__}: "
-                                                       f"{_first_line(exc)}", "log": traceback.format_exc()[-3000:]}
+            return {"error": "unsupported", "message": f"int8 quantization failed: {_reason(exc)}",
+                    "log": traceback.format_exc()[-3000:]}
     from kzoo.export.base import describe_task
 
     task = job["metadata"].get("task") or ("lm" if "int" in specs[0][2] else
@@ -116,9 +117,9 @@ def unrolled(model, kinds):
     return clone
 
 
-def _first_line(exc):
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+def _reason(exc):
+    """``TypeError: the first line of its message`` (at most 300 characters of it)."""
+    return f"{type(exc).__name__}: {first_line(exc, type(exc).__name__)[:300]}"
 
 
 def main(argv=None):
@@ -140,8 +141,7 @@ def main(argv=None):
         except KzooError as exc:
             results.append({"error": "user", "message": str(exc)})
         except Exception as exc:  # reported to the parent, which removes the temporary file
-            results.append({"error": "crashed", "message": f"{type(exc).__name__}: {_first_line(exc)}",
-                            "log": traceback.format_exc()[-3000:]})
+            results.append({"error": "crashed", "message": _reason(exc), "log": traceback.format_exc()[-3000:]})
         results[-1]["seconds"] = round(time.perf_counter() - started, 2)  # load, reference, export, verification
         keras.backend.clear_session(free_memory=True)
         with open(result_path, "w", encoding="utf-8") as handle:  # so far: a crash later keeps these

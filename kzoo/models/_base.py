@@ -26,11 +26,11 @@ def functional(inputs, outputs, name):
 
 def image_backbone(name, input_shape, units):
     """A registered image classifier cut at its ``logits`` layer (``units`` wide), as a model named ``encoder``."""
-    from kzoo import registry  # lazily: the registry is not a keras-only helper
     from kzoo.errors import UnknownNameError
+    from kzoo.factory import create_model  # lazily: the factory is not a keras-only helper
 
     try:
-        backbone = registry.create_model(name, input_shape=input_shape, num_classes=units)
+        backbone = create_model(name, input_shape=input_shape, num_classes=units)
     except UnknownNameError as exc:
         raise ValueError(f"encoder must be small_cnn or a registered image classifier. {exc}") from None
     try:

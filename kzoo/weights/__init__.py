@@ -20,7 +20,7 @@ import hashlib
 import os
 import re
 
-from kzoo.errors import KzooError
+from kzoo.errors import KzooError, first_line
 
 PUBLISHERS = ("torchvision", "imagenet")
 _HASHED_NAME = re.compile(r"-([0-9a-f]{8,64})\.(?:pth|pt)$")
@@ -52,7 +52,7 @@ def fetch(entry):
         return keras.utils.get_file(entry["file"], entry["url"],
                                     cache_dir=os.path.dirname(os.path.dirname(target)), cache_subdir="models")
     except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc, type(exc).__name__)
         raise KzooError(f"Cannot download {entry['file']} ({reason}). Download it on a machine with internet "
                         f"access from {entry['url']} and put it at {target} (or pass --weights "
                         f"/path/to/{entry['file']}).") from None
@@ -193,6 +193,6 @@ def _load_kzoo(model, path, notify):
     try:
         model.load_weights(path)
     except Exception as exc:
-        raise KzooError(f"{source} does not fit {model.name} as built ({str(exc).splitlines()[0]}). A .weights.h5 "
+        raise KzooError(f"{source} does not fit {model.name} as built ({first_line(exc)}). A .weights.h5 "
                         f"file needs the same model and options; to change the classes, start from the run's "
                         f".keras file.") from None

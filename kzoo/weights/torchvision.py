@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 
-from kzoo.errors import KzooError
+from kzoo.errors import KzooError, first_line
 
 PREPROCESSING = "imagenet"
 
@@ -65,7 +65,7 @@ def read_state_dict(data, source):
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise KzooError(f"{source} is not a PyTorch state_dict that loads with weights_only=True "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}).") from None
+                        f"({type(exc).__name__}: {first_line(exc)}).") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):  # a training checkpoint
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(hasattr(v, "numpy") for v in state.values()):

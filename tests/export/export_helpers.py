@@ -26,7 +26,8 @@ OTHER_FORMAT_MODELS = ["lenet5", "residual_cnn", "lstm"]
 def build_small(name, options, folder, seed=0):
     """Build ``name`` at the harness's small input shape and save it as ``folder/<name>.keras``."""
     from kzoo.engine.loops import seed_everything
-    from kzoo.registry import create_model, model_info
+    from kzoo.factory import create_model
+    from kzoo.registry import model_info
 
     seed_everything(seed)
     info = model_info(name)

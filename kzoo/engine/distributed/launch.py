@@ -3,6 +3,7 @@
 The workers are started by ``torch.distributed.launcher.api.elastic_launch``, the engine behind ``torchrun``: a
 local c10d rendezvous, one process per device, no restarts. Each worker runs :func:`kzoo.train` with the same
 arguments; ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` tell it its place (:mod:`kzoo.engine.distributed.torch_ddp`).
+The trainer hands its ``train`` function in, so this module never imports the trainer (which imports it).
 When one worker fails or dies, the launcher stops the others within its monitor interval (a second or so), so a
 run never hangs on a peer that is gone; Ctrl-C stops them all the same way. The last good checkpoint stays, as
 the writes of rank 0 are atomic (:mod:`kzoo.engine.runs`).
@@ -14,7 +15,7 @@ import shutil
 import tempfile
 import uuid
 
-from kzoo.errors import KzooError
+from kzoo.errors import KzooError, TrainingInterrupted
 
 MONITOR_INTERVAL_S = 0.5  # how often the launcher checks its workers
 SHUTDOWN_TIMEOUT_S = 3  # SIGTERM, then SIGKILL after this long (a worker stuck in a collective ignores SIGTERM)
@@ -27,8 +28,8 @@ class WorkerFailed(KzooError):
     exit_code = 1
 
 
-def launch_training(plan, model, data, *, config_file, resume, **kwargs):
-    """Run :func:`kzoo.train` in ``plan.count`` local processes; returns what rank 0 returned.
+def launch_training(train, plan, model, data, *, config_file, resume, **kwargs):
+    """Run ``train`` (:func:`kzoo.train`) in ``plan.count`` local processes; returns what rank 0 returned.
 
     Raises:
         KzooError: the error a worker raised (a user mistake, a divergence, Ctrl-C), with its exit code.
@@ -54,7 +55,7 @@ def launch_training(plan, model, data, *, config_file, resume, **kwargs):
     if plan.ids:
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", ",".join(map(str, plan.ids)))
     try:
-        results = elastic_launch(config, _worker)(model, data, config_file, resume, kwargs)
+        results = elastic_launch(config, _worker)(train, model, data, config_file, resume, kwargs)
     except ChildFailedError as exc:
         rank, failure = exc.get_first_failure()
         how = (f"was killed by signal {failure.signal_name()}" if failure.exitcode < 0
@@ -62,8 +63,6 @@ def launch_training(plan, model, data, *, config_file, resume, **kwargs):
         raise WorkerFailed(f"Worker {rank} of {plan.count} {how}; every worker was stopped. "
                            f"{_kept(record)}") from None
     except (SignalException, KeyboardInterrupt):
-        from kzoo.engine.trainer import TrainingInterrupted
-
         raise TrainingInterrupted(f"Interrupted; every worker was stopped. {_kept(record)}") from None
     finally:
         for key, value in saved_env.items():
@@ -105,10 +104,8 @@ def record_run_dir(run_dir):
             handle.write(run_dir)
 
 
-def _worker(model, data, config_file, resume, kwargs):
-    """One worker: :func:`kzoo.train`, its user-facing error returned to the launcher instead of a traceback."""
-    from kzoo.engine.trainer import train
-
+def _worker(train, model, data, config_file, resume, kwargs):
+    """One worker: ``train``, its user-facing error returned to the launcher instead of a traceback."""
     try:
         return {"result": train(model, data, config_file=config_file, resume=resume, **kwargs)}
     except KzooError as exc:
