@@ -6,7 +6,8 @@ For each model (kzoo's at 28x28x1, the same layer sizes as the hand-written ``be
 weights: speed does not depend on them) and batch sizes 1 and 64, in one process:
 
 * ``keras_predict``: ``model.predict(x, batch_size=B)`` on ``--backend``;
-* ``kzoo``: ``kzoo.engine.evaluation.predict_proba``, the path ``kzoo evaluate`` and ``kzoo predict`` run;
+* ``kzoo``: ``kzoo.tasks.base.predict_proba`` over ``kzoo.engine.forward.inference_forward``, the path
+  ``kzoo evaluate`` and ``kzoo predict`` run;
 * ``onnxruntime``: the file ``kzoo export --format onnx`` writes (verified), in onnxruntime;
 * ``onnxruntime_int8``: the file ``kzoo export --format onnx --quantize int8`` writes (calibrated on the embedded
   MNIST training digits, verified by top-1 agreement), in onnxruntime;
@@ -75,7 +76,8 @@ def runners(name, args):
 
     import kzoo
     import native
-    from kzoo.engine.evaluation import predict_proba
+    from kzoo.engine.forward import inference_forward
+    from kzoo.tasks.base import predict_proba
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -85,7 +87,7 @@ def runners(name, args):
     reshape = (lambda x: x.reshape(len(x), 28, 28)) if len(shape) == 2 else (lambda x: x)
     table = {
         "keras_predict": lambda x: model.predict(reshape(x), batch_size=len(x), verbose=0),
-        "kzoo": lambda x: predict_proba(model, reshape(x), batch_size=len(x)),
+        "kzoo": lambda x: predict_proba(model, reshape(x), batch_size=len(x), forward=inference_forward),
     }
     onnx_path = os.path.join(args.cache, f"{name}.onnx")
     import onnxruntime

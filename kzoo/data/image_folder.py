@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kzoo.data.image_decode import decode_image  # noqa: F401  (re-exported: the decoder of every split)
+from kzoo.data.image_decode import decode_image  # the decoder of every split (and re-exported)
 from kzoo.errors import DataError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -280,6 +280,32 @@ def expand_image_paths(items):
             raise DataError(f"No such image file, folder or pattern: {item}")
         paths.extend(found)
     return paths
+
+
+def load_image(path, input_shape):
+    """Read an image file as a float32 array in [0, 1] shaped like the model input ``(H, W, C)`` (resized)."""
+    from PIL import UnidentifiedImageError
+
+    height, width, channels = input_shape
+    try:
+        array = decode_image(path, (height, width), channels).astype("float32") / 255.0
+    except FileNotFoundError:
+        raise DataError(f"No such image file: {path}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{path} is not a readable image ({exc}).") from None
+    return array
+
+
+def as_model_input(array, input_shape, invert=None):
+    """A loaded image, inverted when asked or, with ``invert=None``, when a grayscale image's border is light
+    (a dark digit on light paper becomes MNIST's light digit on black)."""
+    auto = input_shape[-1] == 1 and np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]]).mean() > 0.5
+    return 1.0 - array if invert or (invert is None and auto) else array
+
+
+def image_batch(images, input_shape, invert=None):
+    """Image files as one float32 batch for a model input ``(H, W, C)`` (``invert``: :func:`as_model_input`)."""
+    return np.stack([as_model_input(load_image(path, input_shape), input_shape, invert) for path in images])
 
 
 def _subfolders(folder):

@@ -6,6 +6,9 @@ import os
 
 import numpy as np
 
+from kzoo.data.image_folder import as_model_input, load_image
+from kzoo.engine.forward import inference_forward
+from kzoo.engine.runs import read_run_config, run_dir_of
 from kzoo.errors import CheckpointError, DataError
 from kzoo.tasks.base import images_to_float, predict_proba
 from kzoo.tasks.classification import classification_report
@@ -40,20 +43,6 @@ def plot_curves(metrics_csv, path):
     plt.close(fig)
 
 
-def read_run_config(run_dir):
-    import yaml
-
-    path = os.path.join(run_dir, "config.yaml")
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
-
-
-def _run_dir_of(path):
-    return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-
-
 def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_size=256, limit=0, backend=None,
              beam=1):
     """Score a run folder or ``.keras`` checkpoint on a dataset's test split (``kzoo evaluate``).
@@ -69,9 +58,9 @@ def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_
 
     if not os.path.exists(run_or_checkpoint):
         raise CheckpointError(f"No such run folder or checkpoint: {run_or_checkpoint}")
-    config = read_run_config(_run_dir_of(run_or_checkpoint)) or {}
+    config = read_run_config(run_dir_of(run_or_checkpoint)) or {}
     data = data or config.get("data")
-    folder = _test_folder(_run_dir_of(run_or_checkpoint), data, config)
+    folder = _test_folder(run_dir_of(run_or_checkpoint), data, config)
     if folder is not None:
         return _evaluate_folder(run_or_checkpoint, folder, data, trust=trust, batch_size=batch_size, limit=limit)
     if data is None:
@@ -94,7 +83,8 @@ def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_
     if limit:
         x, y = x[:limit], y[:limit]
     _check_fits(model, x, dataset)
-    report = classification_report(model, x, y, class_names=dataset.class_names, batch_size=batch_size)
+    report = classification_report(model, x, y, forward=inference_forward, class_names=dataset.class_names,
+                                   batch_size=batch_size)
     report.update({"model": model.name, "data": data, "checkpoint": run_or_checkpoint})
     return report
 
@@ -129,7 +119,7 @@ def _evaluate_folder(run_or_checkpoint, folder, data, *, trust, batch_size, limi
     if not len(files):
         raise DataError(f"{folder.root} has no test images; train with --test-split > 0 or add a test/ folder.")
     batches = ImageBatches(files, folder.image_size, folder.channels, batch_size)
-    report = classification_report(model, batches, None, class_names=folder.class_names)
+    report = classification_report(model, batches, None, forward=inference_forward, class_names=folder.class_names)
     report.update({"model": model.name, "data": data, "checkpoint": run_or_checkpoint,
                    "skipped_images": len(batches.skipped)})
     return report
@@ -145,22 +135,6 @@ def _check_fits(model, x, dataset):
     classes = int(model.outputs[0].shape[-1])
     if dataset.num_classes > classes:
         raise DataError(f"The model predicts {classes} classes, but {dataset.name!r} has {dataset.num_classes}.")
-
-
-def load_image(path, input_shape):
-    """Read an image file as a float32 array shaped like the model input (grayscale/RGB, resized)."""
-    from PIL import UnidentifiedImageError
-
-    from kzoo.data.image_folder import decode_image
-
-    height, width, channels = input_shape
-    try:
-        array = decode_image(path, (height, width), channels).astype("float32") / 255.0
-    except FileNotFoundError:
-        raise DataError(f"No such image file: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{path} is not a readable image ({exc}).") from None
-    return array
 
 
 def predict(checkpoint, images, *, top_k=3, trust=False, invert=None, backend=None, batch_size=64, output=None):
@@ -187,7 +161,7 @@ def predict(checkpoint, images, *, top_k=3, trust=False, invert=None, backend=No
     input_shape = tuple(model.inputs[0].shape[1:])
     if len(input_shape) != 3:
         raise DataError(f"kzoo predict takes image models; {model.name} expects inputs of shape {input_shape}.")
-    config = read_run_config(_run_dir_of(checkpoint)) or {}
+    config = read_run_config(run_dir_of(checkpoint)) or {}
     class_names = config.get("class_names")
     if invert is None and config.get("data_folder"):
         invert = False
@@ -203,25 +177,14 @@ def predict(checkpoint, images, *, top_k=3, trust=False, invert=None, backend=No
                 warn(f"skipping {exc}")
                 continue
             chunk.append(path)
-            batch.append(_as_model_input(array, input_shape, invert))
+            batch.append(as_model_input(array, input_shape, invert))
         if batch:
-            results += top_k_results(chunk, predict_proba(model, np.stack(batch)), class_names, top_k)
+            results += top_k_results(chunk, predict_proba(model, np.stack(batch), forward=inference_forward), class_names, top_k)
     if not results:
         raise DataError(f"None of the {len(paths)} images is readable.")
     if output:
         write_predictions_csv(results, output, top_k)
     return results
-
-
-def _as_model_input(array, input_shape, invert=None):
-    """A decoded image, inverted when asked or, with ``invert=None``, when a grayscale image's border is light."""
-    auto = input_shape[-1] == 1 and np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]]).mean() > 0.5
-    return 1.0 - array if invert or (invert is None and auto) else array
-
-
-def image_batch(images, input_shape, invert=None):
-    """Image files as one float32 batch for a model input ``(H, W, C)`` (see :func:`predict` for ``invert``)."""
-    return np.stack([_as_model_input(load_image(path, input_shape), input_shape, invert) for path in images])
 
 
 def top_k_results(images, probs, class_names, top_k):

@@ -29,7 +29,7 @@ def generate(run, prefix="time traveller", length=200, temperature=1.0, *, seed=
         DataError: the prefix is empty or holds characters the model never saw.
     """
     from kzoo.backend import set_backend
-    from kzoo.engine.evaluation import read_run_config
+    from kzoo.engine.runs import read_run_config
 
     set_backend(backend)
     from kzoo.engine.checkpoints import load_model

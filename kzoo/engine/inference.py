@@ -6,20 +6,13 @@ is restored from it (``from_run``), so a run decodes with exactly its own tokens
 
 import os
 
-import numpy as np
-
+from kzoo.engine.runs import read_run_config, run_dir_of
 from kzoo.errors import CheckpointError, DataError
-
-
-def _run_dir_of(path):
-    return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
 
 
 def run_task_kind(path):
     """The task a run folder (or a checkpoint inside one) trained, or ``None`` without a run config."""
-    from kzoo.engine.evaluation import read_run_config
-
-    return (read_run_config(_run_dir_of(path)) or {}).get("task_kind") if os.path.exists(path) else None
+    return (read_run_config(run_dir_of(path)) or {}).get("task_kind") if os.path.exists(path) else None
 
 
 def restore_task(config):
@@ -40,11 +33,10 @@ def load_run(run, *, expect, trust=False, backend=None):
 
     set_backend(backend)
     from kzoo.engine.checkpoints import load_model
-    from kzoo.engine.evaluation import read_run_config
 
     if not os.path.exists(run):
         raise CheckpointError(f"No such run folder or checkpoint: {run}")
-    config = read_run_config(_run_dir_of(run)) or {}
+    config = read_run_config(run_dir_of(run)) or {}
     if config.get("task_kind") != expect:
         raise CheckpointError(f"{run} trained task {config.get('task_kind')!r}, not {expect!r}.")
     return load_model(run, trust=trust, compile=False), restore_task(config), config
@@ -63,29 +55,27 @@ def caption(run, images, *, beam=1, max_len=None, invert=None, trust=False, back
 
     ``invert``: as :func:`kzoo.engine.evaluation.predict` (``None``: invert a grayscale image with a light border).
     """
-    from kzoo.engine.evaluation import load_image
+    from kzoo.data.image_folder import image_batch
 
     model, task, _ = load_run(run, expect="captioning", trust=trust, backend=backend)
-    shape = tuple(model.inputs[0].shape[1:])
-    batch = []
-    for path in images:
-        array = load_image(path, shape)
-        light = shape[-1] == 1 and np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]]).mean() > 0.5
-        batch.append(1.0 - array if invert or (invert is None and light) else array)
-    captions = task.caption(model, np.stack(batch), beam=beam, max_len=max_len)
+    batch = image_batch(images, tuple(model.inputs[0].shape[1:]), invert)
+    captions = task.caption(model, batch, beam=beam, max_len=max_len)
     return [{"image": str(path), "caption": text} for path, text in zip(images, captions)]
 
 
 def classify_texts(run, texts, *, trust=False, backend=None):
     """The class of each text with a text-classification run (``kzoo predict RUN "a wonderful film."``)."""
     model, task, config = load_run(run, expect="text_classification", trust=trust, backend=backend)
-    return task.classify(model, list(texts), config.get("class_names"))
+    from kzoo.engine.forward import inference_forward
+
+    return task.classify(model, list(texts), config.get("class_names"), forward=inference_forward)
 
 
 def evaluate_run(model, config, *, data, data_dir=None, limit=0, batch_size=256, beam=1):
     """Score a run of any non-classification task on its test split, the way its training ended."""
     from kzoo.data import load_dataset
     from kzoo.engine import config as cfg
+    from kzoo.engine.forward import inference_forward
 
     task = restore_task(config)
     if hasattr(task, "beam"):
@@ -100,5 +90,5 @@ def evaluate_run(model, config, *, data, data_dir=None, limit=0, batch_size=256,
         x, y = x[:limit], y[:limit]
     if x is None or not len(x):
         raise DataError(f"Dataset {data!r} has no test examples for this {config.get('task_kind')} run.")
-    return task.evaluate(model, x, y, class_names=prepared.class_names, batch_size=batch_size,
-                         loss=run_config.loss)
+    return task.evaluate(model, x, y, forward=inference_forward, class_names=prepared.class_names,
+                         batch_size=batch_size, loss=run_config.loss)

@@ -14,6 +14,9 @@ checkpoint file is whichever of ``name`` and ``.name.prev`` has the digest ``sta
 keeps the rows of committed epochs only, and temporary files are removed. ``last`` is therefore always the end of
 a completed epoch. A Ctrl-C writes ``interrupted.keras``/``.weights.h5`` (the weights at that moment, for
 ``evaluate`` and ``predict``) without touching ``last``; ``--resume`` starts again from ``last``.
+
+The run's ``config.yaml`` (its options, data, task and vocabularies) is written and read here too, for the
+trainer and for every command that uses a run (evaluate, predict, generate, export).
 """
 
 import csv
@@ -30,6 +33,7 @@ from kzoo.errors import CheckpointError, KzooError
 SLOTS = ("last", "best")
 KINDS = (".keras", ".weights.h5")
 STATE = "state.json"
+CONFIG = "config.yaml"
 METRICS = "metrics.csv"
 
 
@@ -67,11 +71,34 @@ def claim_output_dir(path):
     """
     os.makedirs(path, exist_ok=True)
     try:
-        os.close(os.open(os.path.join(path, "config.yaml"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        os.close(os.open(os.path.join(path, CONFIG), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
     except FileExistsError:
         raise KzooError(f"{path} already holds a run; resume it with --resume {path} or choose another "
                         f"--output.") from None
     return path
+
+
+def run_dir_of(path):
+    """The run folder of ``path``: the folder itself, or the folder a checkpoint file lies in."""
+    return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+
+
+def read_run_config(run_dir):
+    """The run's ``config.yaml`` as a dict, or ``None`` when it has none (or an empty one: a claimed folder)."""
+    import yaml
+
+    path = os.path.join(run_dir, CONFIG)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def write_run_config(run_dir, data):
+    """Replace the run's ``config.yaml`` with ``data``, atomically and durably, in the order given."""
+    import yaml
+
+    atomic_write_text(os.path.join(run_dir, CONFIG), yaml.safe_dump(data, sort_keys=False))
 
 
 def read_state(run_dir):

@@ -15,7 +15,7 @@ import sys
 
 from kzoo.engine import config as cfg
 from kzoo.engine import finetune
-from kzoo.engine.checkpoints import DiskFullError, atomic_write, atomic_write_text, disk_full_error, is_disk_full
+from kzoo.engine.checkpoints import DiskFullError, atomic_write, disk_full_error, is_disk_full
 from kzoo.engine.distributed import is_primary
 from kzoo.errors import CheckpointError, DataError, KzooError, TrainingDiverged, TrainingInterrupted
 
@@ -129,12 +129,12 @@ def _console(quiet):
 def _save_config(run_dir, config, prepared, env, task):
     if not is_primary():
         return
-    import yaml
+    from kzoo.engine.runs import write_run_config
 
     data = cfg.as_dict(config)
     data.update({"class_names": prepared.class_names, "input_shape": list(prepared.input_shape),
                  "num_classes": prepared.num_classes, "task_kind": task.name, **prepared.extra, **env})
-    atomic_write_text(os.path.join(run_dir, "config.yaml"), yaml.safe_dump(data, sort_keys=False))
+    write_run_config(run_dir, data)
 
 
 def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
@@ -227,6 +227,7 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     from kzoo.engine.archive_guard import check_weights_path
     from kzoo.engine.callbacks import EpochClock, RichProgress, RunCheckpoint, StopOnNaN
     from kzoo.engine.evaluation import plot_curves, write_json
+    from kzoo.engine.forward import inference_forward
     from kzoo.engine.loops import seed_everything
     from kzoo.engine.runs import claim_output_dir, claim_run_dir
     from kzoo.tasks import task_for
@@ -370,8 +371,8 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
         check_weights_path(best)  # a resumed folder may hold a file kzoo did not write
         net.load_weights(best)
     with scope:
-        report = task.evaluate(net, prepared.x_test, prepared.y_test, class_names=prepared.class_names,
-                               loss=config.loss)
+        report = task.evaluate(net, prepared.x_test, prepared.y_test, forward=inference_forward,
+                               class_names=prepared.class_names, loss=config.loss)
     if folder is not None:  # files found unreadable while streaming join those of the scan in the record
         streams = (data.x, data.validation, prepared.x_test)
         skipped = set(folder.skipped).union(*(b.skipped for b in streams if b is not None))
@@ -420,17 +421,11 @@ def _open_folder(config, run_dir):
 
 def _load_resume(run_dir):
     """A run folder brought back to its last committed epoch (:func:`kzoo.engine.runs.recover`) and its config."""
-    import yaml
-
-    from kzoo.engine.runs import recover
+    from kzoo.engine.runs import read_run_config, recover
 
     if not os.path.isdir(run_dir):
         raise CheckpointError(f"No such run folder: {run_dir}")
-    path = os.path.join(run_dir, "config.yaml")
-    stored = None
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as handle:
-            stored = yaml.safe_load(handle)
+    stored = read_run_config(run_dir)
     if not isinstance(stored, dict):
         raise CheckpointError(f"{run_dir} cannot be resumed: it has no config.yaml (the run stopped before it "
                               f"started); train it again.")

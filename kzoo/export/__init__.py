@@ -224,7 +224,7 @@ def _resolve_checkpoint(source):
 
 
 def _run_config(run_dir):
-    from kzoo.engine.evaluation import read_run_config
+    from kzoo.engine.runs import read_run_config
 
     return read_run_config(run_dir) or {}
 

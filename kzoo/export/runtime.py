@@ -52,7 +52,8 @@ def _image_input(metadata, path):
 def predict_exported(path, images, *, top_k=3, invert=None, output=None):
     """Top-k classes for image files, folders and globs through the file's own runtime (see :func:`kzoo.predict`)."""
     from kzoo.data.image_folder import expand_image_paths
-    from kzoo.engine.evaluation import image_batch, top_k_results, write_predictions_csv
+    from kzoo.data.image_folder import image_batch
+    from kzoo.engine.evaluation import top_k_results, write_predictions_csv
 
     images = expand_image_paths(images)
 

@@ -2,7 +2,8 @@
 
 A task (one object per run) supplies training defaults over the model's recipe, prepares the data, says how the
 model is built, names the loss and metrics, evaluates on the held-out test split and draws its plots. Tasks know
-Keras, never the backend.
+Keras, never the backend: the engine hands them its forward pass (``forward``: a model -> a function of a NumPy
+batch that returns the model's outputs as float32 NumPy, :func:`kzoo.engine.forward.inference_forward`).
 """
 
 from dataclasses import dataclass, field
@@ -50,14 +51,13 @@ def images_to_float(x):
     return x.astype("float32")
 
 
-def predict_proba(model, x, batch_size=256):
-    """The model's outputs on ``x`` as float32 numpy, computed ``batch_size`` examples at a time."""
-    from kzoo.engine.forward import inference_forward
-
+def predict_proba(model, x, batch_size=256, *, forward):
+    """The model's outputs on ``x`` as float32 numpy, computed by ``forward(model)`` ``batch_size`` examples at a
+    time."""
     if is_streamed(x):
-        return predict_stream(model, x)[0]
-    forward = inference_forward(model)
-    outputs = [forward(x[start:start + batch_size]) for start in range(0, len(x), batch_size)]
+        return predict_stream(model, x, forward=forward)[0]
+    outputs_of = forward(model)
+    outputs = [outputs_of(x[start:start + batch_size]) for start in range(0, len(x), batch_size)]
     if len(outputs) == 1:
         return outputs[0]
     return np.concatenate(outputs) if outputs else np.zeros((0,), "float32")
@@ -70,15 +70,15 @@ def is_streamed(x):
     return isinstance(x, keras.utils.PyDataset)
 
 
-def predict_stream(model, batches):
-    """Probabilities and labels of every ``(x, y)`` batch of a ``PyDataset`` (decoded by its workers)."""
+def predict_stream(model, batches, *, forward):
+    """Probabilities and labels of every ``(x, y)`` batch of a ``PyDataset`` (decoded by its workers), computed by
+    ``forward(model)``."""
     from kzoo.data.pipeline import iterate
-    from kzoo.engine.forward import inference_forward
 
-    forward = inference_forward(model)
+    outputs_of = forward(model)
     probs, labels = [], []
     for x, y, *_ in iterate(batches):
-        probs.append(forward(x))
+        probs.append(outputs_of(x))
         labels.append(np.asarray(y))
     if not probs:
         return np.zeros((0,), "float32"), np.zeros((0,), "int64")
@@ -131,7 +131,8 @@ class Task:
     def metrics(self, loss):
         return []
 
-    def evaluate(self, model, x, y, *, class_names=None, batch_size=256, loss="sparse_cce"):
+    def evaluate(self, model, x, y, *, forward, class_names=None, batch_size=256, loss="sparse_cce"):
+        """The task's report on the test split; ``forward`` computes a model's outputs (see the module doc)."""
         raise NotImplementedError
 
     def save_plots(self, report, run_dir):

@@ -83,8 +83,11 @@ class CaptioningTask(Task):
 
         return [self.vocab.decode(ids) for ids in decode(model, [images], beam=beam, max_len=max_len)]
 
-    def evaluate(self, model, x, y, *, class_names=None, batch_size=256, loss="sparse_cce"):
-        """Exact match, token accuracy and BLEU of the decoded captions of every test image."""
+    def evaluate(self, model, x, y, *, forward=None, class_names=None, batch_size=256, loss="sparse_cce"):
+        """Exact match, token accuracy and BLEU of the decoded captions of every test image.
+
+        The decoder calls the model step by step (:mod:`kzoo.tasks.decoding`); ``forward`` is not used.
+        """
         from kzoo.tasks.text_metrics import corpus_bleu, exact_match, token_accuracy
 
         hypotheses = self.caption(model, x, beam=self.beam)

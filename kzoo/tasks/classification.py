@@ -115,23 +115,23 @@ class ClassificationTask(Task):
             return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         return [keras.metrics.CategoricalAccuracy(name="accuracy")]
 
-    def evaluate(self, model, x, y, *, class_names=None, batch_size=256, loss="sparse_cce"):
-        return classification_report(model, x, y, class_names=class_names, batch_size=batch_size)
+    def evaluate(self, model, x, y, *, forward, class_names=None, batch_size=256, loss="sparse_cce"):
+        return classification_report(model, x, y, forward=forward, class_names=class_names, batch_size=batch_size)
 
     def save_plots(self, report, run_dir):
         plot_confusion_matrix(report, os.path.join(run_dir, "confusion_matrix.png"))
 
 
-def classification_report(model, x, y, *, class_names=None, batch_size=256):
+def classification_report(model, x, y, *, forward, class_names=None, batch_size=256):
     """Loss, accuracy, per-class precision/recall/F1 and the confusion matrix of a classifier.
 
     ``x`` is an array of images with labels ``y``, or a ``PyDataset`` of ``(images, labels)`` batches
-    (``y=None``).
+    (``y=None``); ``forward(model)`` computes the probabilities (:mod:`kzoo.tasks.base`).
     """
     if is_streamed(x):
-        probs, y = predict_stream(model, x)
+        probs, y = predict_stream(model, x, forward=forward)
     else:
-        probs = predict_proba(model, x, batch_size)
+        probs = predict_proba(model, x, batch_size, forward=forward)
     return report_from_probabilities(probs, y, class_names=class_names)
 
 

@@ -89,9 +89,9 @@ class LanguageModelTask(Task):
 
         return [Perplexity()]
 
-    def evaluate(self, model, x, y, *, class_names=None, batch_size=256, loss="sparse_cce"):
+    def evaluate(self, model, x, y, *, forward, class_names=None, batch_size=256, loss="sparse_cce"):
         """Held-out loss and perplexity, and a 200-character sample generated from ``sample_prefix``."""
-        probs = predict_proba(model, x, batch_size)
+        probs = predict_proba(model, x, batch_size, forward=forward)
         picked = np.take_along_axis(probs, np.asarray(y)[..., None].astype("int64"), axis=-1)
         loss_value = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
         prefix = self.sample_prefix if self.vocab.kind == "letters" else self.vocab.decode(x[0][:16])

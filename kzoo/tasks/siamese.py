@@ -66,13 +66,14 @@ class SiameseTask(Task):
             raise OptionError(f"A Siamese network trains with --loss contrastive. Received: loss={name!r}.")
         return ContrastiveLoss(margin=self.margin)
 
-    def evaluate(self, model, x, y, *, class_names=None, batch_size=256, loss="contrastive"):
+    def evaluate(self, model, x, y, *, forward, class_names=None, batch_size=256, loss="contrastive"):
         """Pair verification accuracy on fixed balanced test pairs at the threshold chosen on validation pairs."""
         encoder = model.get_layer("encoder")
         chosen_on, x_threshold, y_threshold = self.threshold_images
-        distance, same, _ = self._pair_distances(encoder, x_threshold, y_threshold, batch_size, seed=4321)
+        distance, same, _ = self._pair_distances(encoder, x_threshold, y_threshold, batch_size, forward,
+                                                  seed=4321)
         threshold_accuracy, threshold = best_threshold(distance, same)
-        distance, same, embeddings = self._pair_distances(encoder, x, y, batch_size, seed=1234)
+        distance, same, embeddings = self._pair_distances(encoder, x, y, batch_size, forward, seed=1234)
         accuracy = float(np.mean((distance <= threshold) == (same == 1)))
         contrastive = same * distance ** 2 + (1 - same) * np.maximum(self.margin - distance, 0) ** 2
         y = np.asarray(y).astype("int64")
@@ -84,13 +85,13 @@ class SiameseTask(Task):
                 "mean_distance_similar": round(float(distance[same == 1].mean()), 6),
                 "mean_distance_dissimilar": round(float(distance[same == 0].mean()), 6)}
 
-    def _pair_distances(self, encoder, x, y, batch_size, seed):
+    def _pair_distances(self, encoder, x, y, batch_size, forward, seed):
         """Embedding distances of fixed seeded balanced pairs of ``x``, their labels, and the embeddings."""
         from kzoo.tasks.samplers import make_pairs
 
         left, right, same = make_pairs(np.asarray(y).astype("int64"), min(self.test_pairs, 2 * len(y)),
                                        np.random.default_rng(seed))
-        embeddings = predict_proba(encoder, x, batch_size)
+        embeddings = predict_proba(encoder, x, batch_size, forward=forward)
         distance = np.sqrt(np.maximum(np.sum((embeddings[left] - embeddings[right]) ** 2, axis=-1), 1e-7))
         return distance, same, embeddings
 

@@ -87,14 +87,14 @@ class TextClassificationTask(Task):
 
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
-    def evaluate(self, model, x, y, *, class_names=None, batch_size=256, loss="sparse_cce"):
-        return classification_report(model, x, y, class_names=class_names, batch_size=batch_size)
+    def evaluate(self, model, x, y, *, forward, class_names=None, batch_size=256, loss="sparse_cce"):
+        return classification_report(model, x, y, forward=forward, class_names=class_names, batch_size=batch_size)
 
-    def classify(self, model, texts, class_names=None):
-        """The most probable class of each text, with its probability."""
+    def classify(self, model, texts, class_names=None, *, forward):
+        """The most probable class of each text, with its probability (``forward``: :mod:`kzoo.tasks.base`)."""
         from kzoo.tasks.base import predict_proba
 
-        probs = predict_proba(model, self.encode(texts))
+        probs = predict_proba(model, self.encode(texts), forward=forward)
         return [{"text": text, "class": int(row.argmax()),
                  "name": class_names[int(row.argmax())] if class_names else str(int(row.argmax())),
                  "probability": round(float(row.max()), 6)} for text, row in zip(texts, probs)]

@@ -121,8 +121,11 @@ class TranslationTask(Task):
         ids = decode(model, [sources], beam=beam, max_len=max_len, banned=(UNK,))
         return [self.target_vocab.decode(i) for i in ids]
 
-    def evaluate(self, model, x, y, *, class_names=None, batch_size=256, loss="sparse_cce"):
-        """BLEU and exact match of every distinct held-out source sentence against all its translations."""
+    def evaluate(self, model, x, y, *, forward=None, class_names=None, batch_size=256, loss="sparse_cce"):
+        """BLEU and exact match of every distinct held-out source sentence against all its translations.
+
+        The decoder calls the model step by step (:mod:`kzoo.tasks.decoding`); ``forward`` is not used.
+        """
         from kzoo.tasks.text_metrics import corpus_bleu, exact_match
 
         references = {}

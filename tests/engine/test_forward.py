@@ -49,7 +49,7 @@ def test_forward_equals_predict(name, shape, options):
     assert got.dtype == np.float32 and got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-4)
     # batches of other sizes (the last one shorter), through predict_proba as kzoo evaluate calls it
-    np.testing.assert_allclose(predict_proba(model, x, batch_size=3), expected, atol=1e-5, rtol=1e-4)
+    np.testing.assert_allclose(predict_proba(model, x, batch_size=3, forward=inference_forward), expected, atol=1e-5, rtol=1e-4)
     # the weights are the same values afterwards (the torch path only changes kernels' memory order), and
     # Keras computes the same outputs with them
     for before, after in zip(weights, model.get_weights()):

@@ -89,6 +89,7 @@ def _identity_siamese():
 
 
 def test_threshold_is_chosen_on_validation_pairs_and_test_accuracy_measured_at_it():
+    from kzoo.engine.forward import inference_forward
     from kzoo.tasks.siamese import SiameseTask
 
     task = SiameseTask()
@@ -97,7 +98,8 @@ def test_threshold_is_chosen_on_validation_pairs_and_test_accuracy_measured_at_i
     task.threshold_images = ("validation", (labels * 10.0)[:, None].astype("float32"), labels)
     # test: classes at 0 and 3; at a threshold of 5 every pair is called similar, so exactly half are right
     # (a threshold chosen on these test pairs would separate them all: accuracy 1.0)
-    report = task.evaluate(_identity_siamese(), (labels * 3.0)[:, None].astype("float32"), labels)
+    report = task.evaluate(_identity_siamese(), (labels * 3.0)[:, None].astype("float32"), labels,
+                           forward=inference_forward)
     assert 4.0 < report["threshold"] < 6.0 and report["threshold_chosen_on"] == "validation pairs"
     assert report["validation_pair_accuracy"] == 1.0
     assert report["pair_accuracy"] == 0.5 and report["samples"] == 400
