@@ -179,7 +179,8 @@ def predict(checkpoint, images, *, top_k=3, trust=False, invert=None, backend=No
             chunk.append(path)
             batch.append(as_model_input(array, input_shape, invert))
         if batch:
-            results += top_k_results(chunk, predict_proba(model, np.stack(batch), forward=inference_forward), class_names, top_k)
+            probs = predict_proba(model, np.stack(batch), forward=inference_forward)
+            results += top_k_results(chunk, probs, class_names, top_k)
     if not results:
         raise DataError(f"None of the {len(paths)} images is readable.")
     if output:
