@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from keras import layers as L
 
 from kzoo.engine.callbacks import start_callbacks
+from kzoo.engine import torch_cuda_graph
+from kzoo.engine.torch_cuda_graph import CapturedStep
 from kzoo.engine.torch_feed import DeviceBatches, streamed
 from kzoo.engine.torch_graph import compile_graph, restride
 from kzoo.engine.torch_optim import FusedAdam, descend, optimizer_step
@@ -138,19 +140,36 @@ class FastTorchLoop:
             truth = yb if kind == "sparse_cce" else yb.argmax(-1)
             return (pred == truth).sum()
 
+        totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss x samples, correct, samples
+
+        def train_step(xb, yb):
+            """One step, all on the device (captured in a CUDA graph: :mod:`kzoo.engine.torch_cuda_graph`)."""
+            out, logits, added = forward(xb, True)
+            loss = batch_loss(out, logits, added, yb)
+            descend(optimizer, params, loss)
+            with torch.no_grad():
+                totals[0].add_(loss.detach(), alpha=len(yb))
+                totals[1].add_(correct(out, logits, yb))
+                totals[2].add_(len(yb))
+
+        run_step = CapturedStep(train_step, device, reason=self._capture_reason(
+            device, graph, optimizer, replicas, (epochs - initial_epoch) * steps))
+        self.captured = run_step
+        val_totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss x samples, correct
+
+        def val_step(xb, yb):
+            out, logits, added = graph.forward(xb, False)
+            val_totals.add_(torch.stack([batch_loss(out, logits, added, yb).double() * len(yb),
+                                         correct(out, logits, yb).double()]))
+
+        val_run = CapturedStep(val_step, device, reason=self._capture_reason(device, graph), name="validation step")
         cbs, history = start_callbacks(model, callbacks, epochs=epochs, steps=steps)
         logs = {}
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
-            totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss x samples, correct, samples
+            totals.zero_()
             for step, (xb, yb) in enumerate(feed.epoch(epoch)):
-                out, logits, added = forward(xb, True)
-                loss = batch_loss(out, logits, added, yb)
-                descend(optimizer, params, loss)
-                with torch.no_grad():
-                    totals[0].add_(loss.detach(), alpha=len(yb))
-                    totals[1].add_(correct(out, logits, yb))
-                    totals[2].add_(len(yb))
+                run_step(xb, yb)
                 if (step + 1) % every == 0 or step + 1 == steps:
                     logs = self._logs(totals, replicas)
                     cbs.on_train_batch_end(step, logs)
@@ -159,7 +178,7 @@ class FastTorchLoop:
                         break
             logs = self._logs(totals, replicas)
             if validation_data is not None:  # also after a NaN, as fit does (the CSV keeps its columns)
-                validate = lambda: self._validate(graph, validation_data, batch_size, batch_loss, correct, device)  # noqa: E731
+                validate = lambda: self._validate(val_run, val_totals, validation_data, batch_size, device)  # noqa: E731
                 logs.update(validate() if replicas == 1 else torch_ddp.share(validate))
             cbs.on_epoch_end(epoch, logs)
             if model.stop_training:
@@ -178,16 +197,29 @@ class FastTorchLoop:
         return {"loss": loss / seen, "accuracy": right / seen}
 
     @staticmethod
-    def _validate(graph, validation_data, batch_size, batch_loss, correct, device):
+    def _capture_reason(device, graph, optimizer=None, replicas=1, steps=0):
+        """Why the step must run eagerly, not from a CUDA graph (``None``: it may be captured, or the device
+        does not capture at all, which :class:`CapturedStep` knows by itself)."""
+        from kzoo.engine.torch_graph import capturable_fallbacks
+
+        if torch_cuda_graph.default_mode(device) == torch_cuda_graph.DIRECT:
+            return None
+        if replicas > 1:
+            return "data-parallel steps (DDP) are not captured"
+        keras_layers = [name for name, ok in capturable_fallbacks(graph) if not ok]
+        if keras_layers:
+            return f"layers run as Keras layers: {', '.join(keras_layers[:3])}" + (", ..." if len(keras_layers) > 3 else "")
+        return None if optimizer is None else optimizer.plan(steps)
+
+    @staticmethod
+    def _validate(run_step, totals, validation_data, batch_size, device):
         feed = (DeviceBatches(validation_data, None, batch_size, device, shuffle=False) if streamed(validation_data)
                 else DeviceBatches(*validation_data, batch_size, device, shuffle=False))
-        totals = torch.zeros(2, dtype=torch.float64, device=device)
+        totals.zero_()
         seen = 0
         with torch.no_grad():
             for xb, yb in feed.epoch():
-                out, logits, added = graph.forward(xb, False)
-                totals += torch.stack([batch_loss(out, logits, added, yb).double() * len(yb),
-                                       correct(out, logits, yb).double()])
+                run_step(xb, yb)
                 seen += len(yb)
         values = (totals / max(seen, 1)).tolist()
         return {"val_loss": values[0], "val_accuracy": values[1]}
