@@ -69,8 +69,8 @@ class CapturedStep:
 
     def __init__(self, fn, device, *, reason=None, name="training step", warmup=3, mode=None):
         self.fn, self.name, self.warmup = fn, name, warmup
-        self.reason = disabled_reason(device) if mode is None else None
         self.mode = mode or default_mode(device)
+        self.reason = disabled_reason(device) if self.mode == DIRECT else None
         if reason and self.mode != DIRECT:
             self.mode, self.reason = DIRECT, reason
             log.warning("kzoo: %s runs eagerly, not in a CUDA graph: %s", name, reason)
@@ -98,7 +98,9 @@ class CapturedStep:
             self.replay()
             return self.outputs
         if self.calls <= self.warmup:
-            side = torch.cuda.Stream()
+            if not self.static[0].is_cuda:
+                return self.fn(*self.static)
+            side = torch.cuda.Stream()  # as torch's docs warm up before capture: off the capturing stream
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
                 outputs = self.fn(*self.static)
@@ -126,7 +128,7 @@ class CapturedForward:
     def __init__(self, fn, device, *, versions=None, warmup=2, shapes=4, name="inference forward"):
         self.fn, self.device, self.versions, self.warmup, self.shapes, self.name = (
             fn, device, versions, warmup, shapes, name)
-        self.reason = disabled_reason(device)
+        self.reason = disabled_reason(device) if default_mode(device) == DIRECT else None
         self.steps, self.key = {}, None
 
     def __call__(self, x):
