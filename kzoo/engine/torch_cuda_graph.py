@@ -52,6 +52,11 @@ def default_mode(device):
     return DIRECT if disabled_reason(device) else GRAPH
 
 
+def say_eager(name, reason):
+    """The one line that says a step that could have been captured runs eagerly, and why."""
+    log.warning("kzoo: %s runs eagerly, not in a CUDA graph: %s", name, reason)
+
+
 def _cuda_capture(fn, static):
     """Record ``fn(*static)`` into a CUDA graph (nothing runs yet); ``(replay, outputs)``."""
     graph = torch.cuda.CUDAGraph()
@@ -63,17 +68,19 @@ def _cuda_capture(fn, static):
 class CapturedStep:
     """``fn(*batch)`` replayed from a CUDA graph for batches of the first batch's shapes (module docstring).
 
-    ``reason``: why this step must not be captured (``None``: it may); ``name`` names it in the messages.
-    ``mode`` and ``reason`` say afterwards what happened.
+    ``reason``: why this step must not be captured (``None``: it may), said in one line unless ``quiet`` (the
+    caller said it already); ``name`` names it in the messages. ``mode`` and ``reason`` say afterwards what
+    happened.
     """
 
-    def __init__(self, fn, device, *, reason=None, name="training step", warmup=3, mode=None):
+    def __init__(self, fn, device, *, reason=None, name="training step", warmup=3, mode=None, quiet=False):
         self.fn, self.name, self.warmup = fn, name, warmup
         self.mode = mode or default_mode(device)
         self.reason = disabled_reason(device) if self.mode == DIRECT else None
         if reason and self.mode != DIRECT:
             self.mode, self.reason = DIRECT, reason
-            log.warning("kzoo: %s runs eagerly, not in a CUDA graph: %s", name, reason)
+            if not quiet:
+                say_eager(name, reason)
         self.static = None
         self.replay = self.outputs = None
         self.calls = 0  # full batches seen (warm-up, capture, replays)
@@ -111,7 +118,7 @@ class CapturedStep:
         except Exception as error:  # noqa: BLE001 (any capture error: run eagerly from now on)
             self.mode, self.replay = DIRECT, None
             self.reason = f"capture failed: {type(error).__name__}: {str(error).strip().splitlines()[0][:200]}"
-            log.warning("kzoo: %s runs eagerly, not in a CUDA graph: %s", self.name, self.reason)
+            say_eager(self.name, self.reason)
             return self.fn(*self.static)  # the graph ran nothing: this batch still needs its step
         self.replay()  # capturing ran nothing: this is the batch's step
         return self.outputs

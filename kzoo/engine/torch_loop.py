@@ -162,7 +162,9 @@ class FastTorchLoop:
             val_totals.add_(torch.stack([batch_loss(out, logits, added, yb).double() * len(yb),
                                          correct(out, logits, yb).double()]))
 
-        val_run = CapturedStep(val_step, device, reason=self._capture_reason(device, graph), name="validation step")
+        val_reason = self._capture_reason(device, graph)
+        val_run = CapturedStep(val_step, device, reason=val_reason, name="validation step",
+                               quiet=val_reason == run_step.reason)  # one message for both
         cbs, history = start_callbacks(model, callbacks, epochs=epochs, steps=steps)
         logs = {}
         for epoch in range(initial_epoch, epochs):

@@ -239,3 +239,25 @@ def test_inference_forward_is_recaptured_when_the_weights_change(graphs, monkeyp
         expected = keras.ops.convert_to_numpy(model(x, training=False))
     assert forward.path == "torch graph"
     np.testing.assert_allclose(forward(x), expected, rtol=1e-5, atol=1e-6)  # a replay, with the new weights
+
+
+def test_the_gpu_check_script_runs_on_a_cpu(tmp_path):
+    """``benchmarks/gpu_engine_check.py`` (run on a GPU by hand) keeps working: its CPU smoke run, one model."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    command = [sys.executable, os.path.join(root, "benchmarks", "gpu_engine_check.py"), "--device", "cpu",
+               "--steps", "5", "--models", "lenet5", "--batch-size", "16", "--warmup", "2", "--rounds", "2",
+               "--no-eager", "--budget", "240"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, OUT=str(tmp_path), KERAS_BACKEND="torch"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(line) for line in (tmp_path / "gpu-engine.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in records] == ["env", "check", "throughput"], records
+    check, speed = records[1], records[2]
+    assert check["ok"] and check["weights_max_abs_diff"] == 0.0 and check["step_mode"] == "buffers", check
+    assert check["iterations"] == [6, 6]  # 5 full batches and a partial one
+    assert speed["kzoo_samples_per_s"] > 0 and speed["native_samples_per_s"] > 0 and speed["step_mode"] == "buffers"
