@@ -60,7 +60,8 @@ def say_eager(name, reason):
 def _cuda_capture(fn, static):
     """Record ``fn(*static)`` into a CUDA graph (nothing runs yet); ``(replay, outputs)``."""
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+    # thread_local: a streamed dataset's decoding threads may touch CUDA while this thread captures
+    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
         outputs = fn(*static)
     return graph.replay, outputs
 
@@ -81,7 +82,7 @@ class CapturedStep:
             self.mode, self.reason = DIRECT, reason
             if not quiet:
                 say_eager(name, reason)
-        self.static = None
+        self.static = self.side = None  # the batch buffers; the warm-up stream
         self.replay = self.outputs = None
         self.calls = 0  # full batches seen (warm-up, capture, replays)
 
@@ -107,7 +108,7 @@ class CapturedStep:
         if self.calls <= self.warmup:
             if not self.static[0].is_cuda:
                 return self.fn(*self.static)
-            side = torch.cuda.Stream()  # as torch's docs warm up before capture: off the capturing stream
+            side = self.side = self.side or torch.cuda.Stream()  # warm up off the capturing stream (torch's docs)
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
                 outputs = self.fn(*self.static)

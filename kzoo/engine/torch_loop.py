@@ -8,6 +8,10 @@ validation alike, the losses layers add and the weight regularizers), the model'
 resumable checkpoints behave exactly as with ``fit``), loss and accuracy accumulated on the device, and the Keras
 callbacks (checkpoints, CSV log, early stopping, NaN guard, progress bar) called as ``fit`` calls them.
 
+On CUDA the training step (forward, loss, backward, optimizer update, metric sums) and the validation step are
+each captured once in a CUDA graph and replayed (:mod:`kzoo.engine.torch_cuda_graph`; ``KZOO_CUDA_GRAPHS=0``
+turns it off); a model or optimizer whose step cannot be captured trains eagerly, and says why in one line.
+
 Inside a data-parallel run (:mod:`kzoo.engine.distributed`) each worker trains its shard of every global batch,
 DDP averaging the gradients (:mod:`kzoo.engine.distributed.torch_ddp`); the logs the callbacks see are summed
 over the workers and validation runs on rank 0 alone, so every worker stops at the same step.

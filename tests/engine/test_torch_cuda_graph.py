@@ -241,6 +241,7 @@ def test_inference_forward_is_recaptured_when_the_weights_change(graphs, monkeyp
     np.testing.assert_allclose(forward(x), expected, rtol=1e-5, atol=1e-6)  # a replay, with the new weights
 
 
+@pytest.mark.slow
 def test_the_gpu_check_script_runs_on_a_cpu(tmp_path):
     """``benchmarks/gpu_engine_check.py`` (run on a GPU by hand) keeps working: its CPU smoke run, one model."""
     import json
