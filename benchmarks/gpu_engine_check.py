@@ -127,7 +127,8 @@ def check(args, name, x, y):
         torch.backends.cudnn.deterministic = deterministic
         os.environ.pop(torch_cuda_graph.ENV, None)
     eager, captured = nets
-    diffs = [float(np.max(np.abs(a - b))) if a.size else 0.0 for a, b in zip(eager.get_weights(), captured.get_weights())]
+    diffs = [float(np.max(np.abs(a - b))) if a.size else 0.0
+             for a, b in zip(eager.get_weights(), captured.get_weights())]
     scale = max(float(np.max(np.abs(a))) for a in eager.get_weights() if a.size)
     forward = inference_forward(captured)
     probe = x[:bs]
@@ -256,7 +257,8 @@ def main(argv=None):
         start = time.monotonic()
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=share, env=env)
-            stdout, stderr, failure = done.stdout, done.stderr, None if done.returncode == 0 else f"exit {done.returncode}"
+            failure = None if done.returncode == 0 else f"exit {done.returncode}"
+            stdout, stderr = done.stdout, done.stderr
         except subprocess.TimeoutExpired as expired:
             decode = lambda b: b.decode(errors="replace") if isinstance(b, bytes) else (b or "")  # noqa: E731
             stdout, stderr, failure = decode(expired.stdout), decode(expired.stderr), f"timed out after {share:.0f} s"

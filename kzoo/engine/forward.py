@@ -7,8 +7,8 @@ function of a NumPy batch, built once per model, that computes the same outputs 
 * torch: the training engine's graph compiler (:mod:`kzoo.engine.torch_graph`), the model as plain torch calls
   on its own weights, specialised for inference (:mod:`kzoo.engine.torch_inference`: batch norm folded into
   the convolutions, ReLU and Add in place), under ``torch.inference_mode()``, on CUDA replayed from a CUDA graph
-  per batch shape (:class:`kzoo.engine.torch_cuda_graph.CapturedForward`); a model it cannot take (several inputs or outputs,
-  masks, mixed precision, a subclassed model) runs as ``model(x)`` under ``torch.no_grad()``;
+  per batch shape (:class:`kzoo.engine.torch_cuda_graph.CapturedForward`); a model it cannot take (several
+  inputs or outputs, masks, mixed precision, a subclassed model) runs as ``model(x)`` under ``torch.no_grad()``;
 * tensorflow: ``model(x)`` inside one ``tf.function`` (a graph traced once for any batch size);
 * jax: ``model.stateless_call`` inside ``jax.jit`` (compiled once per batch shape).
 

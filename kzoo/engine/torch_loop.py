@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from keras import layers as L
 
-from kzoo.engine.callbacks import start_callbacks
 from kzoo.engine import torch_cuda_graph
+from kzoo.engine.callbacks import start_callbacks
 from kzoo.engine.torch_cuda_graph import CapturedStep
 from kzoo.engine.torch_feed import DeviceBatches, streamed
 from kzoo.engine.torch_graph import compile_graph, restride
@@ -184,7 +184,8 @@ class FastTorchLoop:
                         break
             logs = self._logs(totals, replicas)
             if validation_data is not None:  # also after a NaN, as fit does (the CSV keeps its columns)
-                validate = lambda: self._validate(val_run, val_totals, validation_data, batch_size, device)  # noqa: E731
+                validate = lambda: self._validate(val_run, val_totals, validation_data, batch_size,  # noqa: E731
+                                                  device)
                 logs.update(validate() if replicas == 1 else torch_ddp.share(validate))
             cbs.on_epoch_end(epoch, logs)
             if model.stop_training:
@@ -214,7 +215,8 @@ class FastTorchLoop:
             return "data-parallel steps (DDP) are not captured"
         keras_layers = [name for name, ok in capturable_fallbacks(graph) if not ok]
         if keras_layers:
-            return f"layers run as Keras layers: {', '.join(keras_layers[:3])}" + (", ..." if len(keras_layers) > 3 else "")
+            more = ", ..." if len(keras_layers) > 3 else ""
+            return f"layers run as Keras layers: {', '.join(keras_layers[:3])}{more}"
         return None if optimizer is None else optimizer.plan(steps)
 
     @staticmethod

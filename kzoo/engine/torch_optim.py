@@ -36,7 +36,7 @@ class FusedAdam:
 
     Capturable (:mod:`kzoo.engine.torch_cuda_graph`): on an accelerator nothing in ``apply`` reads a host value
     that changes from step to step. ``t`` comes from the device ``iterations``, ``alpha`` is a device tensor
-    computed as Keras computes it, and a learning-rate schedule is read from a table of its values for the
+    (Keras's formula, in float64), and a learning-rate schedule is read from a table of its values for the
     run's steps (:meth:`plan`), computed by the schedule itself before the run.
     """
 
@@ -62,8 +62,8 @@ class FusedAdam:
         self.v = [optimizer._velocities[index(v)].value for v in variables]
         device = self.m[0].device
         self.step = torch.full((), 2.0 ** 30, dtype=torch.float32, device=device)  # bias corrections = 1
-        self.beta_1 = torch.tensor(optimizer.beta_1, dtype=torch.float32, device=device)
-        self.beta_2 = torch.tensor(optimizer.beta_2, dtype=torch.float32, device=device)
+        self.beta_1 = torch.tensor(optimizer.beta_1, dtype=torch.float64, device=device)
+        self.beta_2 = torch.tensor(optimizer.beta_2, dtype=torch.float64, device=device)
         self.host_lr = device.type == "cpu"
         self.lr_table = None  # (first iteration, device tensor of the schedule's values), see ``plan``
         self._flat = None  # flat memory-order views, made at the first step (after ``restride``)
@@ -120,11 +120,12 @@ class FusedAdam:
     def apply(self, grads):
         opt = self.optimizer
         iterations = opt.iterations.value
-        # Keras's own arithmetic (keras/src/backend/torch/optimizers/torch_adam.py), on device tensors
-        t = (iterations + 1).to(torch.float32)
+        # Keras's formula (keras/src/backend/torch/optimizers/torch_adam.py) on device tensors, in float64:
+        # 1 - 0.999^t in float32 loses ~1e-5 of its value to cancellation in the first steps
+        t = (iterations + 1).to(torch.float64)
         alpha = self._learning_rate() * torch.sqrt(1 - torch.pow(self.beta_2, t)) / (1 - torch.pow(self.beta_1, t))
-        if self.host_lr:
-            alpha = float(alpha)  # the CPU kernel's float overload (a free sync on a CPU)
+        # a CPU: the kernel's float overload (a free sync there); else its device-tensor one, no host sync
+        alpha = float(alpha) if self.host_lr else alpha.to(torch.float32)
         if self._flat is None:
             self._flat = [[_memory_order(t) for t in group] for group in (self.params, self.m, self.v)]
         params, m, v = self._flat

@@ -171,7 +171,8 @@ def test_the_learning_rate_table_is_the_schedule_and_adam_stays_keras_adam(kind)
     model_a, model_b = small(), small()
     model_b.set_weights(model_a.get_weights())
     keras_opt, fused_opt = make(), make()
-    keras_step, fused_step = KerasApply(keras_opt, model_a.trainable_variables), FusedAdam(fused_opt, model_b.trainable_variables)
+    keras_step = KerasApply(keras_opt, model_a.trainable_variables)
+    fused_step = FusedAdam(fused_opt, model_b.trainable_variables)
     keras_opt.build(model_a.trainable_variables)
     keras_opt.iterations.assign(4)
     fused_opt.iterations.assign(4)  # a resumed run
@@ -186,7 +187,7 @@ def test_the_learning_rate_table_is_the_schedule_and_adam_stays_keras_adam(kind)
             keras_step.apply([g.clone() for g in grads])
             fused_step.apply([g.clone() for g in grads])
     for wa, wb in zip(model_a.get_weights(), model_b.get_weights()):
-        np.testing.assert_allclose(wb, wa, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(wb, wa, rtol=1e-5, atol=1e-6)  # Keras's alpha is float32, ours float64
     assert int(fused_opt.iterations.numpy()) == int(keras_opt.iterations.numpy()) == 12
 
 
