@@ -223,6 +223,7 @@ def child(args):
 
 def environment(args):
     record = {"kind": "env", "device": args.device, "python": sys.version.split()[0]}
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # keras's own default would import tensorflow
     try:
         import torch
 
