@@ -109,10 +109,11 @@ def _train(loop, model, lr, batch_size, epochs=2):
                     callbacks=[]).history
 
 
-@pytest.mark.parametrize("schedule", [False, True])
-def test_the_engine_over_static_buffers_trains_as_the_eager_engine(graphs, monkeypatch, schedule):
+@pytest.mark.parametrize("schedule,mode", [(False, "buffers"), (True, "buffers"), (True, "graph")])
+def test_the_engine_over_static_buffers_trains_as_the_eager_engine(graphs, monkeypatch, schedule, mode):
     """What the graph replays (static buffers, device-side lr / iterations / sums, the partial batch eager)
-    gives the eager engine's weights and logs bit for bit, with a constant learning rate and a schedule."""
+    gives the eager engine's weights and logs bit for bit, with a constant learning rate and a schedule; also
+    through warm-up, capture and replays of the stand-in graph (``mode="graph"``)."""
     from kzoo.engine.loops import seed_everything
     from kzoo.engine.torch_loop import FastTorchLoop
 
@@ -122,15 +123,19 @@ def test_the_engine_over_static_buffers_trains_as_the_eager_engine(graphs, monke
     seed_everything(0)
     eager, buffered = _classifier(), _classifier()
     buffered.set_weights(eager.get_weights())
-    eager_history = _train(FastTorchLoop(), eager, lr(), batch_size=16)  # 16, 16, 8 per epoch
-    monkeypatch.setattr(graphs, "default_mode", lambda device: graphs.BUFFERS)
+    eager_history = _train(FastTorchLoop(), eager, lr(), batch_size=16, epochs=3)  # 16, 16, 8 per epoch
+    log = []
+    monkeypatch.setattr(graphs, "_capture", _stand_in_capture(log))
+    monkeypatch.setattr(graphs, "default_mode", lambda device: mode)
     loop = FastTorchLoop()
-    buffered_history = _train(loop, buffered, lr(), batch_size=16)
-    assert loop.captured.mode == graphs.BUFFERS and loop.captured.calls == 4  # 2 full batches x 2 epochs
+    buffered_history = _train(loop, buffered, lr(), batch_size=16, epochs=3)
+    assert loop.captured.mode == mode and loop.captured.calls == 6  # 2 full batches x 3 epochs
+    if mode == graphs.GRAPH:  # training: 3 warm-up steps, captured at the 4th; validation: 3 calls, all warm-up
+        assert log.count("capture") == 1 and len(log) == 1 + 3
     for a, b in zip(eager.get_weights(), buffered.get_weights()):  # incl. batch norm statistics
         np.testing.assert_array_equal(a, b)
     assert buffered_history == eager_history
-    assert int(buffered.optimizer.iterations.numpy()) == int(eager.optimizer.iterations.numpy()) == 6
+    assert int(buffered.optimizer.iterations.numpy()) == int(eager.optimizer.iterations.numpy()) == 9
 
 
 def test_the_engine_over_static_buffers_trains_as_fit(graphs, monkeypatch):
