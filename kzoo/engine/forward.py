@@ -6,8 +6,9 @@ function of a NumPy batch, built once per model, that computes the same outputs 
 
 * torch: the training engine's graph compiler (:mod:`kzoo.engine.torch_graph`), the model as plain torch calls
   on its own weights, specialised for inference (:mod:`kzoo.engine.torch_inference`: batch norm folded into
-  the convolutions, ReLU and Add in place), under ``torch.inference_mode()``; a model it cannot take (several inputs or outputs,
-  masks, mixed precision, a subclassed model) runs as ``model(x)`` under ``torch.no_grad()``;
+  the convolutions, ReLU and Add in place), under ``torch.inference_mode()``, on CUDA replayed from a CUDA graph
+  per batch shape (:class:`kzoo.engine.torch_cuda_graph.CapturedForward`); a model it cannot take (several
+  inputs or outputs, masks, mixed precision, a subclassed model) runs as ``model(x)`` under ``torch.no_grad()``;
 * tensorflow: ``model(x)`` inside one ``tf.function`` (a graph traced once for any batch size);
 * jax: ``model.stateless_call`` inside ``jax.jit`` (compiled once per batch shape).
 
@@ -87,7 +88,8 @@ def _torch_forward(model):
 
         return _named(keras_call, "keras call", reason)
 
-    from kzoo.engine.torch_graph import compile_graph, restride
+    from kzoo.engine.torch_cuda_graph import CapturedForward
+    from kzoo.engine.torch_graph import capturable_fallbacks, compile_graph, restride
     from kzoo.engine.torch_inference import InferencePlan
 
     graph = compile_graph(model)
@@ -96,10 +98,15 @@ def _torch_forward(model):
     plan = InferencePlan(graph)  # batch norm folded into convolutions, ReLU and Add in place
     dtype = getattr(torch, keras.backend.standardize_dtype(model.inputs[0].dtype))
     device = keras.ops.zeros(()).device  # where Keras keeps the model's variables
+    forward = plan.forward
+    if not any(not ok for _, ok in capturable_fallbacks(graph)):
+        # on CUDA: one graph per batch shape, recaptured when a weight changed since (the folded kernels)
+        variables = [v.value for v in model.variables]
+        forward = CapturedForward(plan.forward, device, versions=lambda: tuple(t._version for t in variables))
 
     def torch_graph(x):
         with torch.inference_mode():
-            output = plan.forward(torch.as_tensor(x, dtype=dtype, device=device))
+            output = forward(torch.as_tensor(x, dtype=dtype, device=device))
             return output.detach().to("cpu", torch.float32).numpy()
 
     return _named(torch_graph, "torch graph")

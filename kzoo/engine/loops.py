@@ -152,6 +152,11 @@ class TorchLoop:
         """Whether the chosen loop trains with DDP on several workers (only the compiled-graph loop does)."""
         return bool(getattr(self._loop, "data_parallel", False))
 
+    @property
+    def captured(self):
+        """The last run's :class:`kzoo.engine.torch_cuda_graph.CapturedStep` (``mode``, ``reason``), if any."""
+        return getattr(self._loop, "captured", None)
+
     def supports(self, model, config):
         from kzoo.engine.torch_loop import FastTorchLoop
         from kzoo.engine.torch_masked_loop import MaskedTorchLoop

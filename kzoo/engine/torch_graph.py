@@ -409,6 +409,31 @@ class CompiledGraph:
         return values, losses
 
 
+# Keras layers that may run as themselves inside a captured step (kzoo.engine.torch_cuda_graph): functions of
+# their input and weights only, with no random state or host-side counters a replay would not advance (a capture
+# that still fails, e.g. on a host sync, falls back to eager steps with its reason)
+_CAPTURABLE_KERAS = (L.Resizing, L.Rescaling, L.CenterCrop, L.Cropping2D, L.Permute, L.Conv1D, L.Conv2D,
+                     L.DepthwiseConv2D, L.SeparableConv2D, L.LayerNormalization, L.Multiply, L.Subtract,
+                     L.Average, L.Maximum, L.Minimum, L.Softmax, L.Activation, L.ReLU, L.LeakyReLU,
+                     L.GlobalAveragePooling1D, L.GlobalMaxPooling1D, L.MaxPooling1D, L.AveragePooling1D,
+                     L.UpSampling2D, L.Identity)
+
+
+def capturable_fallbacks(graph):
+    """``(name, capturable)`` for each step of ``graph`` that runs as a Keras layer or nested model."""
+    result = []
+    for (kind, _, _, _), op in zip(graph.steps, graph.ops):
+        if kind is NATIVE:
+            continue
+        if isinstance(op, keras.Model) and getattr(op, "_nodes_by_depth", None) is not None:
+            inner = capturable_fallbacks(CompiledGraph(op, skip_head=False))
+            result.append((op.name, all(ok for _, ok in inner)))
+        else:
+            ok = type(op) in _CAPTURABLE_KERAS and getattr(op, "activity_regularizer", None) is None
+            result.append((f"{op.name} ({type(op).__name__})", ok))
+    return result
+
+
 _COMPILED = weakref.WeakKeyDictionary()
 
 

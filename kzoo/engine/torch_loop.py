@@ -8,6 +8,10 @@ validation alike, the losses layers add and the weight regularizers), the model'
 resumable checkpoints behave exactly as with ``fit``), loss and accuracy accumulated on the device, and the Keras
 callbacks (checkpoints, CSV log, early stopping, NaN guard, progress bar) called as ``fit`` calls them.
 
+On CUDA the training step (forward, loss, backward, optimizer update, metric sums) and the validation step are
+each captured once in a CUDA graph and replayed (:mod:`kzoo.engine.torch_cuda_graph`; ``KZOO_CUDA_GRAPHS=0``
+turns it off); a model or optimizer whose step cannot be captured trains eagerly, and says why in one line.
+
 Inside a data-parallel run (:mod:`kzoo.engine.distributed`) each worker trains its shard of every global batch,
 DDP averaging the gradients (:mod:`kzoo.engine.distributed.torch_ddp`); the logs the callbacks see are summed
 over the workers and validation runs on rank 0 alone, so every worker stops at the same step.
@@ -18,7 +22,9 @@ import torch
 import torch.nn.functional as F
 from keras import layers as L
 
+from kzoo.engine import torch_cuda_graph
 from kzoo.engine.callbacks import start_callbacks
+from kzoo.engine.torch_cuda_graph import CapturedStep
 from kzoo.engine.torch_feed import DeviceBatches, streamed
 from kzoo.engine.torch_graph import compile_graph, restride
 from kzoo.engine.torch_optim import FusedAdam, descend, optimizer_step
@@ -138,19 +144,38 @@ class FastTorchLoop:
             truth = yb if kind == "sparse_cce" else yb.argmax(-1)
             return (pred == truth).sum()
 
+        totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss x samples, correct, samples
+
+        def train_step(xb, yb):
+            """One step, all on the device (captured in a CUDA graph: :mod:`kzoo.engine.torch_cuda_graph`)."""
+            out, logits, added = forward(xb, True)
+            loss = batch_loss(out, logits, added, yb)
+            descend(optimizer, params, loss)
+            with torch.no_grad():
+                totals[0].add_(loss.detach(), alpha=len(yb))
+                totals[1].add_(correct(out, logits, yb))
+                totals[2].add_(len(yb))
+
+        run_step = CapturedStep(train_step, device, reason=self._capture_reason(
+            device, graph, optimizer, replicas, (epochs - initial_epoch) * steps))
+        self.captured = run_step
+        val_totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss x samples, correct
+
+        def val_step(xb, yb):
+            out, logits, added = graph.forward(xb, False)
+            val_totals.add_(torch.stack([batch_loss(out, logits, added, yb).double() * len(yb),
+                                         correct(out, logits, yb).double()]))
+
+        val_reason = self._capture_reason(device, graph)
+        val_run = CapturedStep(val_step, device, reason=val_reason, name="validation step",
+                               quiet=val_reason == run_step.reason)  # one message for both
         cbs, history = start_callbacks(model, callbacks, epochs=epochs, steps=steps)
         logs = {}
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
-            totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss x samples, correct, samples
+            totals.zero_()
             for step, (xb, yb) in enumerate(feed.epoch(epoch)):
-                out, logits, added = forward(xb, True)
-                loss = batch_loss(out, logits, added, yb)
-                descend(optimizer, params, loss)
-                with torch.no_grad():
-                    totals[0].add_(loss.detach(), alpha=len(yb))
-                    totals[1].add_(correct(out, logits, yb))
-                    totals[2].add_(len(yb))
+                run_step(xb, yb)
                 if (step + 1) % every == 0 or step + 1 == steps:
                     logs = self._logs(totals, replicas)
                     cbs.on_train_batch_end(step, logs)
@@ -159,7 +184,8 @@ class FastTorchLoop:
                         break
             logs = self._logs(totals, replicas)
             if validation_data is not None:  # also after a NaN, as fit does (the CSV keeps its columns)
-                validate = lambda: self._validate(graph, validation_data, batch_size, batch_loss, correct, device)  # noqa: E731
+                validate = lambda: self._validate(val_run, val_totals, validation_data, batch_size,  # noqa: E731
+                                                  device)
                 logs.update(validate() if replicas == 1 else torch_ddp.share(validate))
             cbs.on_epoch_end(epoch, logs)
             if model.stop_training:
@@ -178,16 +204,30 @@ class FastTorchLoop:
         return {"loss": loss / seen, "accuracy": right / seen}
 
     @staticmethod
-    def _validate(graph, validation_data, batch_size, batch_loss, correct, device):
+    def _capture_reason(device, graph, optimizer=None, replicas=1, steps=0):
+        """Why the step must run eagerly, not from a CUDA graph (``None``: it may be captured, or the device
+        does not capture at all, which :class:`CapturedStep` knows by itself)."""
+        from kzoo.engine.torch_graph import capturable_fallbacks
+
+        if torch_cuda_graph.default_mode(device) == torch_cuda_graph.DIRECT:
+            return None
+        if replicas > 1:
+            return "data-parallel steps (DDP) are not captured"
+        keras_layers = [name for name, ok in capturable_fallbacks(graph) if not ok]
+        if keras_layers:
+            more = ", ..." if len(keras_layers) > 3 else ""
+            return f"layers run as Keras layers: {', '.join(keras_layers[:3])}{more}"
+        return None if optimizer is None else optimizer.plan(steps)
+
+    @staticmethod
+    def _validate(run_step, totals, validation_data, batch_size, device):
         feed = (DeviceBatches(validation_data, None, batch_size, device, shuffle=False) if streamed(validation_data)
                 else DeviceBatches(*validation_data, batch_size, device, shuffle=False))
-        totals = torch.zeros(2, dtype=torch.float64, device=device)
+        totals.zero_()
         seen = 0
         with torch.no_grad():
             for xb, yb in feed.epoch():
-                out, logits, added = graph.forward(xb, False)
-                totals += torch.stack([batch_loss(out, logits, added, yb).double() * len(yb),
-                                       correct(out, logits, yb).double()])
+                run_step(xb, yb)
                 seen += len(yb)
         values = (totals / max(seen, 1)).tolist()
         return {"val_loss": values[0], "val_accuracy": values[1]}

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from kzoo.engine.callbacks import start_callbacks
+from kzoo.engine import torch_cuda_graph
 from kzoo.engine.torch_graph import native_layer, restride
 from kzoo.engine.torch_optim import FusedAdam, descend, optimizer_step
 
@@ -146,6 +147,8 @@ class MaskedTorchLoop:
         trainable = list(model.trainable_variables)
         params = [v.value for v in trainable]
         optimizer = optimizer_step(model.optimizer, trainable)
+        if torch_cuda_graph.default_mode(device) != torch_cuda_graph.DIRECT:
+            torch_cuda_graph.say_eager("training step", "the masked torch loop's steps have data-dependent shapes")
         image_layers = _native_image_layers(model)
         try:
             return self._train(model, optimizer, params, image_layers, forward, dense, feed, validation_data,
