@@ -22,6 +22,8 @@ from kzoo.engine.callbacks import start_callbacks
 from kzoo.engine.torch_feed import DeviceBatches, streamed
 from kzoo.engine.torch_graph import compile_graph, restride
 from kzoo.engine.torch_optim import FusedAdam, descend, optimizer_step
+from kzoo.engine.torch_precision import Precision
+from kzoo.engine.torch_precision import why_not as precision_problem
 
 _LOSSES = {
     "SparseCategoricalCrossentropy": "sparse_cce", "CategoricalCrossentropy": "cce",
@@ -66,9 +68,8 @@ def why_not(model):
     for layer in model._flatten_layers(include_self=False):
         if type(layer) is L.Masking or getattr(layer, "mask_zero", False):
             return "it uses masks"
-    policies = {layer.dtype_policy.name for layer in model._flatten_layers(include_self=False)}
-    if keras.config.dtype_policy().name != "float32" or policies - {"float32"}:
-        return "mixed precision is trained by fit"
+    if (reason := precision_problem(model)) is not None:
+        return reason
     if getattr(model.optimizer, "loss_scale_factor", None) or getattr(model.optimizer, "gradient_accumulation_steps", None):
         return "loss scaling / gradient accumulation is trained by fit"
     return None
@@ -114,6 +115,7 @@ class FastTorchLoop:
                 if kernel.trainable:
                     restride(kernel, slots(kernel))
         forward = graph.forward if replicas == 1 else torch_ddp.wrap(graph, params, torch.device(device))
+        precision = Precision(model, device)  # autocast and loss scaling under a mixed dtype policy
 
         def compiled_loss(out, logits, yb):
             if kind == "sparse_cce" and logits is not None:
@@ -144,9 +146,10 @@ class FastTorchLoop:
             cbs.on_epoch_begin(epoch)
             totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss x samples, correct, samples
             for step, (xb, yb) in enumerate(feed.epoch(epoch)):
-                out, logits, added = forward(xb, True)
-                loss = batch_loss(out, logits, added, yb)
-                descend(optimizer, params, loss)
+                with precision.autocast():
+                    out, logits, added = forward(xb, True)
+                    loss = batch_loss(out, logits, added, yb)
+                descend(optimizer, params, precision.scale(loss))
                 with torch.no_grad():
                     totals[0].add_(loss.detach(), alpha=len(yb))
                     totals[1].add_(correct(out, logits, yb))
@@ -159,7 +162,8 @@ class FastTorchLoop:
                         break
             logs = self._logs(totals, replicas)
             if validation_data is not None:  # also after a NaN, as fit does (the CSV keeps its columns)
-                validate = lambda: self._validate(graph, validation_data, batch_size, batch_loss, correct, device)  # noqa: E731
+                validate = lambda: self._validate(graph, validation_data, batch_size, batch_loss, correct, device,  # noqa: E731
+                                                  precision)
                 logs.update(validate() if replicas == 1 else torch_ddp.share(validate))
             cbs.on_epoch_end(epoch, logs)
             if model.stop_training:
@@ -178,12 +182,12 @@ class FastTorchLoop:
         return {"loss": loss / seen, "accuracy": right / seen}
 
     @staticmethod
-    def _validate(graph, validation_data, batch_size, batch_loss, correct, device):
+    def _validate(graph, validation_data, batch_size, batch_loss, correct, device, precision):
         feed = (DeviceBatches(validation_data, None, batch_size, device, shuffle=False) if streamed(validation_data)
                 else DeviceBatches(*validation_data, batch_size, device, shuffle=False))
         totals = torch.zeros(2, dtype=torch.float64, device=device)
         seen = 0
-        with torch.no_grad():
+        with torch.no_grad(), precision.autocast():
             for xb, yb in feed.epoch():
                 out, logits, added = graph.forward(xb, False)
                 totals += torch.stack([batch_loss(out, logits, added, yb).double() * len(yb),
