@@ -100,33 +100,38 @@ def _small_classifier():
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_the_torch_engine_trains_a_mixed_model_as_fit_does(policy):
     """The engine under autocast (and Keras's LossScaleOptimizer for float16) against ``fit`` under the same
-    policy, from the same weights: the same losses within half-precision noise, float32 variables."""
+    policy, from the same weights: their losses differ by no more than half precision itself moves them
+    (``fit`` in float32 vs ``fit`` under the policy), and the variables stay float32."""
     from kzoo.engine.torch_loop import FastTorchLoop
 
     rng = np.random.default_rng(0)
     x, y = rng.random((256, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 256)
-    keras.config.set_dtype_policy(policy)
     seed_everything(0)
+    keras.config.set_dtype_policy(policy)
     models = [_small_classifier(), _small_classifier()]
     keras.config.set_dtype_policy("float32")
-    models[1].set_weights(models[0].get_weights())
+    models.append(_small_classifier())
+    for model in models[1:]:
+        model.set_weights(models[0].get_weights())
     histories = []
-    for model, loop in zip(models, (FitLoop(), FastTorchLoop())):
+    for model, loop in zip(models, (FitLoop(), FastTorchLoop(), FitLoop())):
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
         assert loop.supports(model, None) == (True, "")
-        histories.append(loop.run(model, x, y, validation_data=(x[:64], y[:64]), epochs=3, initial_epoch=0,
-                                  batch_size=64, callbacks=[]).history)
-    fit, engine = histories
+        # one full batch an epoch: fit and the engine see the same batches (their shuffles differ)
+        histories.append(loop.run(model, x, y, validation_data=(x[:64], y[:64]), epochs=4, initial_epoch=0,
+                                  batch_size=len(y), callbacks=[]).history)
+    fit, engine, float32 = ({k: np.array(v) for k, v in h.items()} for h in histories)
     for key in ("loss", "val_loss"):
-        np.testing.assert_allclose(engine[key], fit[key], rtol=0.03, err_msg=key)
+        noise = np.abs(fit[key] - float32[key])
+        assert np.all(np.abs(engine[key] - fit[key]) <= np.maximum(2 * noise, 0.005 * fit[key])), (key, engine[key],
+                                                                                                 fit[key], float32[key])
     assert engine["loss"][-1] < engine["loss"][0]
-    assert {v.dtype for v in models[1].variables if "dynamic_scale" not in v.path and "counter" not in v.path} \
-        <= {"float32", "int64"}
+    assert {v.dtype for v in models[1].weights} == {"float32"}
     if policy == "mixed_float16":  # Keras's loss scaling: its scale is used and kept, as in fit
         optimizer = models[1].optimizer
         assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-        assert int(optimizer.iterations.numpy()) == int(models[0].optimizer.iterations.numpy()) == 12
+        assert int(optimizer.iterations.numpy()) == int(models[0].optimizer.iterations.numpy()) == 4
         assert float(optimizer.dynamic_scale.numpy()) == float(models[0].optimizer.dynamic_scale.numpy())
 
 
