@@ -72,9 +72,12 @@ def make(name):
 class NativeLoop:
     """The hand-written loop: random batches of device tensors, Adam 1e-3, cross-entropy on logits."""
 
-    def __init__(self, name, x_nhwc, y, device="cpu", lr=1e-3, seed=0):
+    def __init__(self, name, x_nhwc, y, device="cpu", lr=1e-3, seed=0, autocast=None):
         torch.manual_seed(seed)
         self.device = device
+        # mixed precision: forward and loss under torch.autocast in this dtype (bfloat16 or float16 + GradScaler)
+        self.autocast = autocast
+        self.scaler = torch.amp.GradScaler(device.split(":")[0]) if autocast == torch.float16 else None
         self.model = make(name).to(device).train()
         self.x = torch.as_tensor(x_nhwc).permute(0, 3, 1, 2).contiguous().to(device)
         self.y = torch.as_tensor(y).to(device)
@@ -86,9 +89,15 @@ class NativeLoop:
         for step in range(steps):
             start = (step * batch_size) % (len(self.y) - batch_size + 1)
             idx = order[start:start + batch_size]
-            loss = self.loss(self.model(self.x[idx]), self.y[idx])
+            with torch.autocast(self.device.split(":")[0], dtype=self.autocast, enabled=self.autocast is not None):
+                loss = self.loss(self.model(self.x[idx]), self.y[idx])
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            if self.scaler is None:
+                loss.backward()
+                self.optimizer.step()
+            else:
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()

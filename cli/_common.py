@@ -27,6 +27,10 @@ backend_option = click.option(
     "--backend", type=click.Choice(sorted(BACKENDS)), default=None,
     help="Keras backend. Default: $KERAS_BACKEND, else torch.")
 
+threads_option = click.option(
+    "--threads", type=click.IntRange(min=1), default=None,
+    help="Intra-op threads of the backend (default: the cores the machine's load average leaves idle, at least 1).")
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
 

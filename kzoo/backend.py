@@ -135,3 +135,61 @@ def _configure_tensorflow(count):
             f"logical devices cannot be added afterwards. Start a new process (the kzoo CLI does), or call "
             f"kzoo.backend.configure_devices('tensorflow', {count}) before anything runs on TensorFlow."
         ) from None
+
+
+def default_threads(cores, load):
+    """Intra-op threads for a machine of ``cores`` cores whose 1-minute load average is ``load``: the cores the
+    other processes leave idle, at least 1.
+
+    More threads than idle cores oversubscribe them: on 2 cores at load 3-4, torch's LSTM epoch took 87 s with
+    2 threads, whose workers spin-wait for each other at every op (docs/benchmarks.md, "Threads").
+    """
+    return max(1, min(cores, cores - int(load)))
+
+
+def available_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def choose_threads(requested=None):
+    """``requested`` (``--threads``), else :func:`default_threads` of this machine now."""
+    if requested is not None:
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+            raise BackendError(f"threads must be an integer >= 1. Received: threads={requested!r}.")
+        return requested
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average (Windows): every core
+        load = 0.0
+    return default_threads(available_cores(), load)
+
+
+def use_threads(backend, threads=None):
+    """Give ``backend``'s intra-op thread pool :func:`choose_threads` threads; returns the number.
+
+    Call it after :func:`set_backend`: torch takes the number at any time (``torch.set_num_threads``);
+    TensorFlow until its runtime starts (``tf.config.threading``; later it keeps the pool it has); jax through
+    ``XLA_FLAGS`` read when it starts (XLA's CPU client has one switch: one thread, or one per core).
+    """
+    count = choose_threads(threads)
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(count)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(count)
+        except RuntimeError:  # "cannot be modified after initialization": the process keeps its pool
+            return tf.config.threading.get_intra_op_parallelism_threads() or count
+    elif backend == "jax" and not _jax_started():
+        flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith(_EIGEN_THREADS)]
+        os.environ["XLA_FLAGS"] = " ".join([*flags, f"{_EIGEN_THREADS}={'false' if count == 1 else 'true'}"])
+    return count
+
+
+_EIGEN_THREADS = "--xla_cpu_multi_thread_eigen"

@@ -2,7 +2,7 @@
 
 import click
 
-from kzoo_cli._common import backend_option, complete_dataset, console, print_json
+from kzoo_cli._common import backend_option, complete_dataset, console, print_json, threads_option
 
 
 @click.command("evaluate")
@@ -15,8 +15,9 @@ from kzoo_cli._common import backend_option, complete_dataset, console, print_js
               help="Translation and captioning runs: beam width (1: greedy decoding).")
 @click.option("--trust", is_flag=True, help="Allow loading unsafe content (Lambda layers). Only for files you trust.")
 @backend_option
+@threads_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def evaluate_command(run_or_checkpoint, data, data_dir, batch_size, limit, beam, trust, backend, as_json):
+def evaluate_command(run_or_checkpoint, data, data_dir, batch_size, limit, beam, trust, backend, threads, as_json):
     """Loss, accuracy, per-class precision/recall/F1 and confusion matrix of a trained model.
 
     A run of another task reports that task's scores (perplexity, pair accuracy, BLEU, exact match, ...).
@@ -37,7 +38,7 @@ def evaluate_command(run_or_checkpoint, data, data_dir, batch_size, limit, beam,
         from kzoo.engine.evaluation import evaluate
 
         report = evaluate(run_or_checkpoint, data=data, data_dir=data_dir, trust=trust, batch_size=batch_size,
-                          limit=limit, backend=backend, beam=beam)
+                          limit=limit, backend=backend, beam=beam, threads=threads)
     if as_json:
         print_json(report)
         return

@@ -2,7 +2,7 @@
 
 import click
 
-from kzoo_cli._common import backend_option, console, print_json
+from kzoo_cli._common import backend_option, console, print_json, threads_option
 
 
 @click.command("predict")
@@ -17,8 +17,9 @@ from kzoo_cli._common import backend_option, console, print_json
               help="Captioning runs: beam width (1: greedy decoding).")
 @click.option("--trust", is_flag=True, help="Allow loading unsafe content (Lambda layers). Only for files you trust.")
 @backend_option
+@threads_option
 @click.option("--json", "as_json", is_flag=True, help="Print predictions as JSON.")
-def predict_command(checkpoint, images, top_k, output, batch_size, invert, beam, trust, backend, as_json):
+def predict_command(checkpoint, images, top_k, output, batch_size, invert, beam, trust, backend, threads, as_json):
     """Classify IMAGES (files, folders, globs) with a trained CHECKPOINT (a run folder, .keras file, or an
     exported .onnx / .tflite / OpenVINO .xml / .pt2 file or SavedModel folder, run in its own runtime); caption
     them with a captioning run; with a text-classification run, IMAGES are texts to classify.
@@ -38,10 +39,11 @@ def predict_command(checkpoint, images, top_k, output, batch_size, invert, beam,
     kind = None if exported_format(checkpoint) else run_task_kind(checkpoint)
     if kind in ("captioning", "text_classification"):
         if kind == "captioning":
-            results = caption(checkpoint, list(images), beam=beam, invert=invert, trust=trust, backend=backend)
+            results = caption(checkpoint, list(images), beam=beam, invert=invert, trust=trust, backend=backend,
+                              threads=threads)
             lines = [f"{r['image']}: {r['caption']}" for r in results]
         else:
-            results = classify_texts(checkpoint, list(images), trust=trust, backend=backend)
+            results = classify_texts(checkpoint, list(images), trust=trust, backend=backend, threads=threads)
             lines = [f"{r['text']}: {r['name']} {r['probability']:.3f}" for r in results]
         if as_json:
             print_json(results)
@@ -54,7 +56,7 @@ def predict_command(checkpoint, images, top_k, output, batch_size, invert, beam,
         from kzoo.engine.evaluation import predict
 
         results = predict(checkpoint, list(images), top_k=top_k, trust=trust, invert=invert, backend=backend,
-                          batch_size=batch_size, output=output)
+                          batch_size=batch_size, output=output, threads=threads)
     if as_json:
         print_json(results)
         return

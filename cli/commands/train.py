@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from kzoo_cli._common import backend_option, complete_dataset, complete_model, print_json
+from kzoo_cli._common import backend_option, complete_dataset, complete_model, print_json, threads_option
 
 
 def _model_options(ctx, param, values):
@@ -72,7 +72,10 @@ def _model_options(ctx, param, values):
               help="With --devices N: multiply --lr by N (the linear scaling rule; default: --lr as given).")
 @click.option("--output", type=click.Path(file_okay=False), help="Run folder (default runs/<model>-<data>-<n>).")
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue a run folder from its last epoch.")
-@click.option("--mixed-precision", is_flag=True, default=None, help="Mixed precision (bf16 on CPU, fp16 on GPU).")
+@click.option("--mixed-precision", is_flag=True, default=None,
+              help="Mixed precision: bfloat16 on CPUs and GPUs that have it, else float16 with loss scaling; "
+                   "weights stay float32.")
+@threads_option
 @click.option("--augment", is_flag=True, default=None, help="Random shifts (and flips where sensible).")
 @click.option("--quiet", "-q", is_flag=True, default=None, help="No progress bar or epoch lines.")
 @click.option("-o", "--option", "options", multiple=True, callback=_model_options, metavar="KEY=VALUE",

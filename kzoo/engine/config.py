@@ -57,6 +57,7 @@ class TrainConfig:
     devices: object = None  # N, "all" or "0,1,..." (kzoo.engine.distributed); None: 1, or torchrun's world
     sync_bn: bool = None
     scale_lr: bool = None
+    threads: int = None  # intra-op threads; None: the cores the machine's load leaves idle (kzoo.backend)
     options: dict = field(default_factory=dict)
 
 
@@ -143,6 +144,9 @@ def check(config):
     _require(isinstance(config.seq_len, int) and not isinstance(config.seq_len, bool) and config.seq_len >= 1,
              f"seq_len must be >= 1. Received: seq_len={config.seq_len!r}.")
     _require(0.0 <= config.test_split < 1.0, f"test_split must be in [0, 1). Received: test_split={config.test_split!r}.")
+    _require(config.threads is None or (isinstance(config.threads, int) and not isinstance(config.threads, bool)
+                                        and config.threads >= 1),
+             f"threads must be an integer >= 1. Received: threads={config.threads!r}.")
     _require(config.channels in (None, 1, 3), f"channels must be 1 or 3. Received: channels={config.channels!r}.")
     _require(config.cache in CACHES, f"cache must be one of {', '.join(CACHES)}. Received: cache={config.cache!r}.")
     _require(config.vocab in VOCABS, f"vocab must be one of {', '.join(VOCABS)}. Received: vocab={config.vocab!r}.")

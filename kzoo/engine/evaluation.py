@@ -44,15 +44,16 @@ def plot_curves(metrics_csv, path):
 
 
 def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_size=256, limit=0, backend=None,
-             beam=1):
+             beam=1, threads=None):
     """Score a run folder or ``.keras`` checkpoint on a dataset's test split (``kzoo evaluate``).
 
     Without ``data``, the dataset recorded in the run's ``config.yaml`` is used. A run of another task than
     classification is scored by its task (perplexity, pair accuracy, BLEU, ...; ``beam`` for the decoders).
+    ``threads``: the backend's intra-op threads (default: :func:`kzoo.backend.choose_threads`).
     """
-    from kzoo.backend import set_backend
+    from kzoo.backend import set_backend, use_threads
 
-    set_backend(backend)
+    use_threads(set_backend(backend), threads)
     from kzoo.data import load_dataset
     from kzoo.engine.checkpoints import load_model
 
@@ -137,7 +138,8 @@ def _check_fits(model, x, dataset):
         raise DataError(f"The model predicts {classes} classes, but {dataset.name!r} has {dataset.num_classes}.")
 
 
-def predict(checkpoint, images, *, top_k=3, trust=False, invert=None, backend=None, batch_size=64, output=None):
+def predict(checkpoint, images, *, top_k=3, trust=False, invert=None, backend=None, batch_size=64, output=None,
+            threads=None):
     """Top-k classes for image files, folders and globs (``kzoo predict``); class names come from the run.
 
     Args:
@@ -149,10 +151,11 @@ def predict(checkpoint, images, *, top_k=3, trust=False, invert=None, backend=No
         batch_size: images decoded and classified at a time.
         output: a ``.csv`` file to write, one row per image: path, then class and probability of each of the
             top-k guesses.
+        threads: the backend's intra-op threads (default: :func:`kzoo.backend.choose_threads`).
     """
-    from kzoo.backend import set_backend
+    from kzoo.backend import set_backend, use_threads
 
-    set_backend(backend)
+    use_threads(set_backend(backend), threads)
     from kzoo.data.image_folder import expand_image_paths, warn
     from kzoo.engine.checkpoints import load_model
 

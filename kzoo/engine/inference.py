@@ -23,15 +23,15 @@ def restore_task(config):
     return task.from_run(config) if hasattr(task, "from_run") else task()
 
 
-def load_run(run, *, expect, trust=False, backend=None):
+def load_run(run, *, expect, trust=False, backend=None, threads=None):
     """``(model, task, config)`` of a run folder that trained task ``expect``.
 
     Raises:
         CheckpointError: no such run folder, or it trained another task (both named).
     """
-    from kzoo.backend import set_backend
+    from kzoo.backend import set_backend, use_threads
 
-    set_backend(backend)
+    use_threads(set_backend(backend), threads)
     from kzoo.engine.checkpoints import load_model
 
     if not os.path.exists(run):
@@ -50,22 +50,23 @@ def translate(run, sentences, *, beam=1, max_len=None, trust=False, backend=None
     return task.translate(model, list(sentences), beam=beam, max_len=max_len)
 
 
-def caption(run, images, *, beam=1, max_len=None, invert=None, trust=False, backend=None):
+def caption(run, images, *, beam=1, max_len=None, invert=None, trust=False, backend=None, threads=None):
     """Captions of image files with a captioning run (``kzoo predict RUN IMAGE...``).
 
     ``invert``: as :func:`kzoo.engine.evaluation.predict` (``None``: invert a grayscale image with a light border).
     """
     from kzoo.data.image_folder import image_batch
 
-    model, task, _ = load_run(run, expect="captioning", trust=trust, backend=backend)
+    model, task, _ = load_run(run, expect="captioning", trust=trust, backend=backend, threads=threads)
     batch = image_batch(images, tuple(model.inputs[0].shape[1:]), invert)
     captions = task.caption(model, batch, beam=beam, max_len=max_len)
     return [{"image": str(path), "caption": text} for path, text in zip(images, captions)]
 
 
-def classify_texts(run, texts, *, trust=False, backend=None):
+def classify_texts(run, texts, *, trust=False, backend=None, threads=None):
     """The class of each text with a text-classification run (``kzoo predict RUN "a wonderful film."``)."""
-    model, task, config = load_run(run, expect="text_classification", trust=trust, backend=backend)
+    model, task, config = load_run(run, expect="text_classification", trust=trust, backend=backend,
+                                    threads=threads)
     from kzoo.engine.forward import inference_forward
 
     return task.classify(model, list(texts), config.get("class_names"), forward=inference_forward)

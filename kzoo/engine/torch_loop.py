@@ -28,6 +28,8 @@ from kzoo.engine.torch_cuda_graph import CapturedStep
 from kzoo.engine.torch_feed import DeviceBatches, streamed
 from kzoo.engine.torch_graph import compile_graph, restride
 from kzoo.engine.torch_optim import FusedAdam, descend, optimizer_step
+from kzoo.engine.torch_precision import Precision
+from kzoo.engine.torch_precision import why_not as precision_problem
 
 _LOSSES = {
     "SparseCategoricalCrossentropy": "sparse_cce", "CategoricalCrossentropy": "cce",
@@ -72,9 +74,8 @@ def why_not(model):
     for layer in model._flatten_layers(include_self=False):
         if type(layer) is L.Masking or getattr(layer, "mask_zero", False):
             return "it uses masks"
-    policies = {layer.dtype_policy.name for layer in model._flatten_layers(include_self=False)}
-    if keras.config.dtype_policy().name != "float32" or policies - {"float32"}:
-        return "mixed precision is trained by fit"
+    if (reason := precision_problem(model)) is not None:
+        return reason
     if getattr(model.optimizer, "loss_scale_factor", None) or getattr(model.optimizer, "gradient_accumulation_steps", None):
         return "loss scaling / gradient accumulation is trained by fit"
     return None
@@ -120,6 +121,7 @@ class FastTorchLoop:
                 if kernel.trainable:
                     restride(kernel, slots(kernel))
         forward = graph.forward if replicas == 1 else torch_ddp.wrap(graph, params, torch.device(device))
+        precision = Precision(model, device)  # autocast and loss scaling under a mixed dtype policy
 
         def compiled_loss(out, logits, yb):
             if kind == "sparse_cce" and logits is not None:
@@ -148,23 +150,25 @@ class FastTorchLoop:
 
         def train_step(xb, yb):
             """One step, all on the device (captured in a CUDA graph: :mod:`kzoo.engine.torch_cuda_graph`)."""
-            out, logits, added = forward(xb, True)
-            loss = batch_loss(out, logits, added, yb)
-            descend(optimizer, params, loss)
+            with precision.autocast():
+                out, logits, added = forward(xb, True)
+                loss = batch_loss(out, logits, added, yb)
+            descend(optimizer, params, precision.scale(loss))
             with torch.no_grad():
                 totals[0].add_(loss.detach(), alpha=len(yb))
                 totals[1].add_(correct(out, logits, yb))
                 totals[2].add_(len(yb))
 
         run_step = CapturedStep(train_step, device, reason=self._capture_reason(
-            device, graph, optimizer, replicas, (epochs - initial_epoch) * steps))
+            device, graph, optimizer, replicas, (epochs - initial_epoch) * steps, precision))
         self.captured = run_step
         val_totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss x samples, correct
 
         def val_step(xb, yb):
-            out, logits, added = graph.forward(xb, False)
-            val_totals.add_(torch.stack([batch_loss(out, logits, added, yb).double() * len(yb),
-                                         correct(out, logits, yb).double()]))
+            with precision.autocast():
+                out, logits, added = graph.forward(xb, False)
+                val_totals.add_(torch.stack([batch_loss(out, logits, added, yb).double() * len(yb),
+                                             correct(out, logits, yb).double()]))
 
         val_reason = self._capture_reason(device, graph)
         val_run = CapturedStep(val_step, device, reason=val_reason, name="validation step",
@@ -204,7 +208,7 @@ class FastTorchLoop:
         return {"loss": loss / seen, "accuracy": right / seen}
 
     @staticmethod
-    def _capture_reason(device, graph, optimizer=None, replicas=1, steps=0):
+    def _capture_reason(device, graph, optimizer=None, replicas=1, steps=0, precision=None):
         """Why the step must run eagerly, not from a CUDA graph (``None``: it may be captured, or the device
         does not capture at all, which :class:`CapturedStep` knows by itself)."""
         from kzoo.engine.torch_graph import capturable_fallbacks
@@ -213,6 +217,8 @@ class FastTorchLoop:
             return None
         if replicas > 1:
             return "data-parallel steps (DDP) are not captured"
+        if precision is not None and precision.scaler is not None:
+            return "float16 loss scaling skips steps on the host, so it is not captured"
         keras_layers = [name for name, ok in capturable_fallbacks(graph) if not ok]
         if keras_layers:
             more = ", ..." if len(keras_layers) > 3 else ""

@@ -30,6 +30,8 @@ from kzoo.engine.callbacks import start_callbacks
 from kzoo.engine import torch_cuda_graph
 from kzoo.engine.torch_graph import native_layer, restride
 from kzoo.engine.torch_optim import FusedAdam, descend, optimizer_step
+from kzoo.engine.torch_precision import Precision
+from kzoo.engine.torch_precision import why_not as precision_problem
 
 _LOGITS_MODELS = weakref.WeakKeyDictionary()
 
@@ -60,9 +62,8 @@ def why_not(model):
         return "only the accuracy metric is computed here"
     if _softmax_head(model) is None:
         return "its output is not a final float32 softmax"
-    if keras.config.dtype_policy().name != "float32" or any(
-            layer.dtype_policy.name != "float32" for layer in model._flatten_layers(include_self=False)):
-        return "mixed precision is trained by fit"
+    if (reason := precision_problem(model)) is not None:
+        return reason
     if getattr(model.optimizer, "loss_scale_factor", None) or getattr(model.optimizer, "gradient_accumulation_steps",
                                                                       None):
         return "loss scaling / gradient accumulation is trained by fit"
@@ -165,8 +166,14 @@ class MaskedTorchLoop:
                 if type(layer) is keras.layers.Conv2D and layer.kernel.trainable:
                     restride(layer.kernel, optimizer.slots(layer.kernel))
 
+        precision = Precision(model, device)  # autocast and loss scaling under a mixed dtype policy
+
         def batch_terms(inputs, yb, training):
             """``(loss, correct, counted)`` of one batch, as ``fit`` computes them."""
+            with precision.autocast():
+                return _batch_terms(inputs, yb, training)
+
+        def _batch_terms(inputs, yb, training):
             out = forward(inputs, training=training)
             mask = keras.backend.get_keras_mask(out) if hasattr(keras.backend, "get_keras_mask") \
                 else getattr(out, "_keras_mask", None)
@@ -199,7 +206,7 @@ class MaskedTorchLoop:
             for step, (inputs, yb) in enumerate(feed.epoch()):
                 seen += len(yb)
                 loss, correct, counted = batch_terms(inputs, yb, True)
-                descend(optimizer, params, loss)
+                descend(optimizer, params, precision.scale(loss))
                 with torch.no_grad():
                     totals += torch.stack([loss.detach().double() * len(yb), correct.double(), counted.double()])
                 logs = self._logs(totals, seen)

@@ -14,7 +14,7 @@ import platform
 import sys
 
 from kzoo.engine import config as cfg
-from kzoo.engine import finetune
+from kzoo.engine import finetune, precision
 from kzoo.engine.checkpoints import DiskFullError, atomic_write, disk_full_error, is_disk_full
 from kzoo.engine.distributed import is_primary
 from kzoo.errors import CheckpointError, DataError, KzooError, TrainingDiverged, TrainingInterrupted
@@ -169,6 +169,9 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
             kept = f"{os.path.join(run_dir, 'last.keras')} (epoch {done}) is kept" if done else f"no epoch of {run_dir} was saved"
             hint = f" {kept}; free some space and continue with: kzoo train --resume {run_dir}"
         raise DiskFullError(f"{error}{hint}") from None
+    finally:  # --mixed-precision set Keras's global dtype policy for this run only
+        if "dtype_policy" in where:
+            precision.restore_policy(where["dtype_policy"])
 
 
 def _train(model, data, *, config_file, resume, where, **kwargs):
@@ -213,6 +216,9 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     configure_devices = getattr(kzoo.backend, "configure_devices", None)  # tensorflow/jax: logical CPU devices
     if configure_devices is not None:
         configure_devices(backend, plan.count)
+    threads = None  # DDP workers share the cores out themselves unless --threads says otherwise
+    if not plan.distributed or config.threads is not None:
+        threads = kzoo.backend.use_threads(backend, config.threads)
     if backend == "torch" and plan.distributed and not distributed.in_worker():
         from kzoo.engine.distributed.launch import launch_training
 
@@ -240,8 +246,7 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     task = task_for(info, config)
     seed_everything(config.seed)
     if config.mixed_precision:
-        keras.mixed_precision.set_dtype_policy("mixed_float16" if accelerator() not in ("cpu", "unknown")
-                                               else "mixed_bfloat16")
+        where["dtype_policy"] = precision.use_mixed_policy(backend)
 
     folder = _open_folder(config, run_dir)
     dataset = folder or load_dataset(config.data, data_dir=config.data_dir)
@@ -295,7 +300,8 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
         from kzoo.data.image_folder import write_file_lists
 
         write_file_lists(folder, run_dir)
-    env = {**environment(), "world_size": plan.count, "engine_used": loop.name}
+    env = {**environment(), "world_size": plan.count, "engine_used": loop.name,
+           "dtype_policy": keras.config.dtype_policy().name, "threads_used": threads}
     _save_config(run_dir, config, prepared, env, task)
 
     has_val = data.validation is not None
