@@ -3,7 +3,7 @@
     python benchmarks/train_throughput.py --model lenet5 --backend torch [--device cpu|cuda] [--batch-size 64]
         [--steps 128] [--rounds N] [--threads N] [--engine auto|fit|torch|tf|xla] [--json]
 
-Both loops train the same model (``benchmarks/native.py`` mirrors kzoo's layer sizes) on the embedded MNIST
+Both loops train the same model (``kzoo/bench/native_torch.py`` mirrors kzoo's layer sizes) on the embedded MNIST
 digits at batch ``--batch-size``. The native loop runs in its own (spawned) process, so kzoo's backend
 (TensorFlow's or XLA's thread pools, allocators) never shares a process with it; the two take turns, one idle
 while the other runs. kzoo's side is ONE call of the engine ``kzoo train`` uses (``choose_loop``; its ``run``
@@ -62,7 +62,7 @@ class KzooSide:
         import kzoo
         from kzoo.engine.loops import choose_loop, seed_everything
         from kzoo.tasks.classification import ClassificationTask
-        from native import KZOO_OPTIONS
+        from kzoo.bench.native_torch import KZOO_OPTIONS
 
         seed_everything(0)
         self.x, self.y, self.batch_size = x, y, args.batch_size
@@ -140,7 +140,7 @@ def native_worker(conn, args):
     _threads(args)
     import torch
 
-    from native import NativeLoop
+    from kzoo.bench.native_torch import NativeLoop
 
     if args.threads:
         torch.set_num_threads(args.threads)
