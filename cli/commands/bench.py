@@ -1,8 +1,10 @@
 """``kzoo bench``: training and inference throughput per backend x engine x precision, beside native PyTorch."""
 
+import json
+
 import click
 
-from kzoo_cli._common import console, json_option, model_argument, model_build_options, print_json
+from kzoo_cli._common import console, model_argument, model_build_options
 
 
 def _split(ctx, param, value):
@@ -29,7 +31,7 @@ def _split(ctx, param, value):
 @model_build_options
 @click.option("--timeout", type=click.IntRange(min=1), default=900, show_default=True,
               help="Seconds allowed per configuration (each runs in its own process).")
-@json_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per row (JSON lines), as they come.")
 def bench_command(model, backends, engines, precision, batch_size, steps, warmup, device, inference, input_shape,
                   num_classes, model_options, timeout, as_json):
     """Measure MODEL's training and inference speed on this machine, beside a native PyTorch loop.
@@ -50,12 +52,13 @@ def bench_command(model, backends, engines, precision, batch_size, steps, warmup
 
     precisions = ["float32", "mixed"] if precision == "both" else [precision]
     note = None if as_json else (lambda line: click.echo(f"running {line} ...", err=True))
+    # --json: one row per line as each configuration finishes, so a run cut short keeps what it measured
+    stream = (lambda row: click.echo(json.dumps(row))) if as_json else None
     rows = bench(model, backends=backends, engines=engines, precisions=precisions, device=device,
                  batch_size=batch_size, steps=steps, warmup=warmup, inference=inference, input_shape=input_shape,
-                 num_classes=num_classes, options=model_options or None, timeout=timeout, progress=note)
-    if as_json:
-        print_json(rows)
-    else:
+                 num_classes=num_classes, options=model_options or None, timeout=timeout, progress=note,
+                 on_row=stream)
+    if not as_json:
         _print_table(rows)
     if any("error" in row for row in rows):
         raise SystemExit(1)

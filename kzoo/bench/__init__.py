@@ -162,7 +162,8 @@ def run_worker(spec, timeout):
 
 
 def bench(model, *, backends=None, engines=None, precisions=None, device="auto", batch_size=64, steps=50,
-          warmup=5, inference=True, input_shape=None, num_classes=None, options=None, timeout=900, progress=None):
+          warmup=5, inference=True, input_shape=None, num_classes=None, options=None, timeout=900, progress=None,
+          on_row=None):
     """Measure ``model``'s training (and inference) throughput per backend x engine x precision (``kzoo bench``).
 
     Args:
@@ -179,6 +180,8 @@ def bench(model, *, backends=None, engines=None, precisions=None, device="auto",
         input_shape, num_classes, options: model settings; with any of them the model has no native twin.
         timeout: seconds per configuration's process.
         progress: called with a line of text before each configuration runs.
+        on_row: called with each finished row as soon as its configuration is done (native rows come first,
+            so every row is complete, ratio included, when it is handed over).
 
     Returns:
         A list of row dicts (see docs/benchmarks.md, "kzoo bench"): native rows first, then kzoo's.
@@ -191,29 +194,27 @@ def bench(model, *, backends=None, engines=None, precisions=None, device="auto",
     base = {"model": todo["model"], "device": todo["device"], "batch_size": batch_size, "steps": steps,
             "warmup": warmup, "input_shape": todo["input_shape"], "num_classes": todo["num_classes"],
             "options": todo["options"]}
-    rows = []
-    precisions_used = list(dict.fromkeys(p for _, _, p in todo["configs"]))
+    specs = []
     if todo["native"]:
-        for precision in precisions_used:
-            spec = {**base, "runner": "native_torch", "backend": None, "engine": "eager", "precision": precision,
-                    "inference": inference}
-            if progress:
-                progress(f"native torch, {precision}")
-            rows += _rows(spec, run_worker(spec, timeout))
+        for precision in dict.fromkeys(p for _, _, p in todo["configs"]):
+            specs.append({**base, "runner": "native_torch", "backend": None, "engine": "eager",
+                          "precision": precision, "inference": inference})
     inferred = set()
     for backend, engine, precision in todo["configs"]:
-        spec = {**base, "runner": "kzoo", "backend": backend, "engine": engine, "precision": precision,
-                "inference": inference and (backend, precision) not in inferred}
+        specs.append({**base, "runner": "kzoo", "backend": backend, "engine": engine, "precision": precision,
+                      "inference": inference and (backend, precision) not in inferred})
         inferred.add((backend, precision))
+    rows = []
+    for spec in specs:
         if progress:
-            progress(f"{backend}, engine {engine}, {precision}")
-        rows += _rows(spec, run_worker(spec, timeout))
-    macs = next((r["macs"] for r in rows if r.get("macs")), None)  # the native twin is the same network
-    for row in rows:
-        if row["runner"] == "native_torch":
-            row["macs"] = macs
-        _add_ratio(row, rows, todo)
-        _add_flop_fraction(row)
+            progress(f"native torch, {spec['precision']}" if spec["runner"] == "native_torch"
+                     else f"{spec['backend']}, engine {spec['engine']}, {spec['precision']}")
+        for row in _rows(spec, run_worker(spec, timeout)):
+            _add_ratio(row, rows, todo)
+            _add_flop_fraction(row)
+            rows.append(row)
+            if on_row:
+                on_row(row)
     return rows
 
 

@@ -230,7 +230,11 @@ def run_native(spec):
     memory, kind = peak_memory("torch", device)
     rows.append({"mode": "train", "samples_per_s": round(spec["steps"] * batch / elapsed, 1), "steps": spec["steps"],
                  "engine_used": "eager", "peak_memory_mb": memory, "memory_kind": kind})
-    return rows
+    # the same network's MACs as kzoo counts them, after the figures (Keras is not part of the native peak RSS)
+    from kzoo.summary import summary
+
+    macs = summary(spec["model"], input_shape=shape, num_classes=classes, **(spec["options"] or {}))["macs"]
+    return [{**row, "macs": macs} for row in rows]
 
 
 def main(argv=None):
