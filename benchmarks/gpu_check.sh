@@ -106,7 +106,9 @@ for row in rows:
 EOF
 }
 installed() { case ",$BACKENDS," in *",$1,"*) return 0 ;; esac; return 1; }
-for backend in torch jax tensorflow; do installed "$backend" || log "skip $backend: not installed (or not asked for)"; done
+for backend in torch jax tensorflow; do
+  installed "$backend" || log "skip $backend: not installed (or not asked for)"
+done
 # one invocation per model over every backend: the native twin runs once per model and precision
 for spec in "lenet5 130" "resnet18 170 --steps $(( (STEPS + 1) / 2 ))" "lstm 90 --precision float32 --no-inference"; do
   read -r model cap rest <<< "$spec"
