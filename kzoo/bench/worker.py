@@ -187,7 +187,50 @@ def run_kzoo(spec):
     rows.append({"mode": "train", "samples_per_s": round(timed_steps * batch / elapsed, 1), "steps": timed_steps,
                  "engine_used": loop.name, "loop": type(inner or loop).__name__, "peak_memory_mb": memory,
                  "memory_kind": kind, "notes": notes, **common})
+    if spec["inference"] and backend == "torch" and not mixed:  # after the figures above: exporting costs memory
+        exported = onnxruntime_row(spec, net, x_batch, common)
+        if isinstance(exported, dict):
+            rows.append(exported)
+        else:
+            notes.extend(exported)
     return rows
+
+
+def onnxruntime_row(spec, net, x_batch, common):
+    """The model as ``kzoo export --format onnx`` writes it (batch norm folded), timed in onnxruntime.
+
+    Returns the inference row, or a list of notes saying why there is none (nothing when the ONNX packages are
+    not installed). It runs in the kzoo torch process, after its figures, so it has no peak memory of its own.
+    """
+    import importlib.util
+    import os
+    import tempfile
+
+    if any(importlib.util.find_spec(m) is None for m in ("onnx", "onnxruntime", "onnxscript")):
+        return []
+    import keras
+    import onnxruntime
+
+    from kzoo.export.onnx import OnnxFormat
+
+    available = onnxruntime.get_available_providers()
+    provider = "CUDAExecutionProvider" if spec["device"] == "cuda" and "CUDAExecutionProvider" in available \
+        else "CPUExecutionProvider"
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.onnx")
+        signature = [keras.InputSpec(shape=(None, *x_batch.shape[1:]), dtype="float32", name="inputs")]
+        try:
+            OnnxFormat().write(net, path, signature)
+        except Exception as exc:  # a model the exporter cannot take: said in the notes, the rest stands
+            return [f"no onnxruntime row: the ONNX export failed ({type(exc).__name__}: {str(exc)[:200]})"]
+        options = onnxruntime.SessionOptions()
+        # onnxruntime's threads spin after each call by default, which slows whatever runs next on a small CPU
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = onnxruntime.InferenceSession(path, options, providers=[provider])
+        name = session.get_inputs()[0].name
+        seconds = timed_calls(lambda: session.run(None, {name: x_batch}), spec["steps"])
+    return inference_row(spec, seconds, runner="onnxruntime", engine_used=provider, peak_memory_mb=None,
+                         memory_kind="in the kzoo torch process", **common)
 
 
 def _sync(backend, device, net):
