@@ -149,7 +149,7 @@ for i in "${!RUNS[@]}"; do
   name="acc$i-$model-$backend"
   # shellcheck disable=SC2086
   timeout -k 5 "$CAP" $KZOO train "$model" --backend "$backend" --data "$DATA" --epochs "$EPOCHS" \
-    --batch-size 256 --seed 0 --quiet --json --output "$WORK/$name" "${EXTRA[@]}" $rest \
+    --batch-size 256 --seed 0 --quiet --json --output "$WORK/$name" ${EXTRA[@]+"${EXTRA[@]}"} $rest \
     > "$WORK/$name.json" 2> "$WORK/$name.err" &
   pids+=($!) names+=("$name|${RUNS[$i]}")
 done
