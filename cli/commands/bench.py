@@ -100,6 +100,11 @@ def _print_table(rows):
     out.print(table)
     for note in notes:
         out.print(f"note: {note}", highlight=False)
+    busiest = max((r for r in rows if r.get("load_avg_1m") is not None), key=lambda r: r["load_avg_1m"], default=None)
+    if busiest and busiest["load_avg_1m"] > busiest["cpu_count"]:
+        out.print(f"note: the machine was busy (load average up to {busiest['load_avg_1m']:.1f} on "
+                  f"{busiest['cpu_count']} CPUs); each configuration ran at its own time, so ratios across rows "
+                  "moved with the load", highlight=False)
     kind = next((r["memory_kind"] for r in rows if r.get("memory_kind")), "rss")
     out.print(f"peak MB: {'process peak RSS' if kind == 'rss' else 'device allocator peak'}; x native: kzoo / "
               "native PyTorch samples/s, same mode and precision", highlight=False)

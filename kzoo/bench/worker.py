@@ -9,6 +9,7 @@ training (on CUDA the peak is reset in between; on a CPU the training peak inclu
 
 import json
 import math
+import os
 import resource
 import statistics
 import sys
@@ -203,7 +204,6 @@ def onnxruntime_row(spec, net, x_batch, common):
     not installed). It runs in the kzoo torch process, after its figures, so it has no peak memory of its own.
     """
     import importlib.util
-    import os
     import tempfile
 
     if any(importlib.util.find_spec(m) is None for m in ("onnx", "onnxruntime", "onnxscript")):
@@ -285,10 +285,11 @@ def main(argv=None):
     backend = "torch" if spec["runner"] == "native_torch" else spec["backend"]
     rows = run_native(spec) if spec["runner"] == "native_torch" else run_kzoo(spec)
     name = device_name("native" if spec["runner"] == "native_torch" else backend, spec["device"])
+    load = round(os.getloadavg()[0], 2)  # other work on the machine moves every figure: each row says how much
     for row in rows:
         if row.get("peak_memory_mb") is not None:
             row["peak_memory_mb"] = round(row["peak_memory_mb"], 1)
-        row["device_name"] = name
+        row.update(device_name=name, load_avg_1m=load, cpu_count=os.cpu_count())
     print(MARKER + json.dumps(rows), flush=True)
 
 
