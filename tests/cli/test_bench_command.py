@@ -74,3 +74,32 @@ def test_nothing_installed_exits_2(cli_runner, monkeypatch):
 def test_help_has_examples(cli_runner):
     result = cli_runner.invoke(cli, ["bench", "--help"])
     assert result.exit_code == 0 and "kzoo bench lenet5" in result.output and "--no-inference" in result.output
+
+
+def test_gpu_table_from_given_rows(cli_runner, monkeypatch):
+    """The table of a GPU run (rows as kzoo.bench returns them): FLOP/s fraction or 'unknown', fallbacks, failures."""
+    import kzoo.bench
+
+    common = {"model": "lenet5", "device": "cuda", "batch_size": 256, "device_name": "NVIDIA H200", "load_avg_1m": 1.0,
+              "cpu_count": 16, "memory_kind": "cuda_max_allocated", "peak_memory_mb": 812.0}
+    rows = [
+        {**common, "runner": "native_torch", "backend": None, "engine": "eager", "engine_used": "eager",
+         "precision": "mixed", "mode": "train", "samples_per_s": 100_000.0, "ratio_to_native": 1.0,
+         "flop_fraction": 0.000505},
+        {**common, "runner": "kzoo", "backend": "torch", "engine": "torch", "engine_used": "fit", "precision": "mixed",
+         "mode": "train", "samples_per_s": 50_000.0, "ratio_to_native": 0.5, "flop_fraction": None,
+         "notes": ["The torch engine cannot train lenet5 (mixed precision is trained by fit); using fit."]},
+        {**common, "runner": "kzoo", "backend": "jax", "engine": "fit", "precision": "mixed", "mode": "train",
+         "error": "timed out after 90 s"},
+    ]
+    monkeypatch.setattr(kzoo.bench, "bench", lambda *a, **k: rows)
+    result = cli_runner.invoke(cli, ["bench", "lenet5", "--device", "cuda"])
+    assert result.exit_code == 1, result.output  # a configuration failed: reported, and the status says so
+    lines = result.output.splitlines()
+    assert "NVIDIA H200" in lines[0] and "% peak FLOP/s" in result.output
+    assert "0.1" in next(line for line in lines if "native_torch" in line)  # 0.000505 -> 0.1 %
+    fallback = next(line for line in lines if "torch -> fit" in line)
+    assert "unknown" in fallback and "0.50" in fallback
+    assert "failed" in next(line for line in lines if " jax " in line)
+    assert "jax fit mixed failed: timed out after 90 s" in result.output
+    assert "mixed precision is trained by fit" in result.output and "device allocator peak" in result.output
