@@ -3,7 +3,7 @@
     PYTHONPATH=<checkout> python benchmarks/gpu_engine_check.py [--device cuda|cpu] [--models lenet5,convnet2,...]
         [--batch-size 256] [--steps 200] [--check-steps 20] [--budget 230]
 
-For each model (default lenet5, convnet2, resnet18 with ``small_stem``, lstm; ``benchmarks/native.py``'s
+For each model (default lenet5, convnet2, resnet18 with ``small_stem``, lstm; ``kzoo/bench/native_torch.py``'s
 networks), in a child process of its own with a time limit (a hung or crashed model costs its share only):
 
 * ``check``: two copies of the model from the same weights train ``--check-steps`` full batches plus one partial
@@ -82,7 +82,7 @@ def _compiled(name, without_dropout=False):
 
     import kzoo
     from kzoo.tasks.classification import ClassificationTask
-    from native import KZOO_OPTIONS
+    from kzoo.bench.native_torch import KZOO_OPTIONS
 
     net = kzoo.create_model(name, input_shape=(28, 28, 1), num_classes=10, **KZOO_OPTIONS.get(name, {}))
     if without_dropout:
@@ -157,7 +157,7 @@ def throughput(args, name, x, y, captured=True):
     import torch
 
     from kzoo.engine import torch_cuda_graph
-    from native import NativeLoop
+    from kzoo.bench.native_torch import NativeLoop
     from train_throughput import KzooSide, make_relay
 
     os.environ[torch_cuda_graph.ENV] = "1" if captured else "0"

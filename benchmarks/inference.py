@@ -2,7 +2,7 @@
 
     python benchmarks/inference.py --backend torch [--models lenet5,resnet18,lstm] [--repeats 30] [--json]
 
-For each model (kzoo's at 28x28x1, the same layer sizes as the hand-written ``benchmarks/native.py``; random
+For each model (kzoo's at 28x28x1, the same layer sizes as the hand-written ``kzoo/bench/native_torch.py``; random
 weights: speed does not depend on them) and batch sizes 1 and 64, in one process:
 
 * ``keras_predict``: ``model.predict(x, batch_size=B)`` on ``--backend``;
@@ -75,7 +75,7 @@ def runners(name, args):
     import torch
 
     import kzoo
-    import native
+    from kzoo.bench import native_torch as native
     from kzoo.engine.forward import inference_forward
     from kzoo.tasks.base import predict_proba
 
@@ -129,7 +129,7 @@ def prepare(names, args):
 
     set_backend(args.backend)
     import kzoo
-    import native
+    from kzoo.bench import native_torch as native
 
     os.makedirs(args.cache, exist_ok=True)
     missing = {"onnx": [], "saved_model": [], "int8": []}

@@ -3,7 +3,7 @@
     python benchmarks/train_throughput.py --model lenet5 --backend torch [--device cpu|cuda] [--batch-size 64]
         [--steps 128] [--rounds N] [--threads N] [--engine auto|fit|torch|tf|xla] [--mixed-precision] [--json]
 
-Both loops train the same model (``benchmarks/native.py`` mirrors kzoo's layer sizes) on the embedded MNIST
+Both loops train the same model (``kzoo/bench/native_torch.py`` mirrors kzoo's layer sizes) on the embedded MNIST
 digits at batch ``--batch-size``. The native loop runs in its own (spawned) process, so kzoo's backend
 (TensorFlow's or XLA's thread pools, allocators) never shares a process with it; the two take turns, one idle
 while the other runs. kzoo's side is ONE call of the engine ``kzoo train`` uses (``choose_loop``; its ``run``
@@ -70,7 +70,7 @@ class KzooSide:
         from kzoo.engine import precision
         from kzoo.engine.loops import choose_loop, seed_everything
         from kzoo.tasks.classification import ClassificationTask
-        from native import KZOO_OPTIONS
+        from kzoo.bench.native_torch import KZOO_OPTIONS
 
         seed_everything(0)
         self.x, self.y, self.batch_size = x, y, args.batch_size
@@ -146,28 +146,18 @@ def _threads(args):
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 
-def _autocast_dtype(args):
-    """The native loop's autocast dtype: what kzoo's mixed policy computes in on this device."""
-    import torch
-
-    if not args.mixed_precision:
-        return None
-    if args.device == "cpu" or torch.cuda.is_bf16_supported(including_emulation=False):
-        return torch.bfloat16
-    return torch.float16
-
 
 def native_worker(conn, args):
     """The native loop in its own process: no framework of kzoo's backend shares its memory or threads."""
     _threads(args)
     import torch
 
-    from native import NativeLoop
+    from kzoo.bench.native_torch import NativeLoop
 
     if args.threads:
         torch.set_num_threads(args.threads)
     x, y = load_data()
-    loop = NativeLoop(args.model, x, y, device=args.device, autocast=_autocast_dtype(args))
+    loop = NativeLoop(args.model, x, y, device=args.device, mixed=args.mixed_precision)
     conn.send(torch.get_num_threads())
     while (steps := conn.recv()) is not None:
         start = time.perf_counter()

@@ -1,7 +1,8 @@
 """Hand-written native PyTorch versions of kzoo's benchmark models (same layer sizes, NCHW, torch.nn).
 
-These are the yardstick of ``train_throughput.py``: the loop a PyTorch user would write by hand, in the style
-of the reference notes (data already a tensor on the device, Adam, ``nn.CrossEntropyLoss`` on logits).
+These are the yardstick of ``kzoo bench`` and ``benchmarks/train_throughput.py``: the loop a PyTorch user would
+write by hand, in the style of the reference notes (data already a tensor on the device, Adam,
+``nn.CrossEntropyLoss`` on logits; mixed precision with ``torch.autocast`` and, for float16, a ``GradScaler``).
 Each mirrors the kzoo architecture at a 28x28x1 input:
 
 * ``lenet5``: zero-pad to 32x32, conv 6@5x5, max-pool, conv 16@5x5, max-pool, 120, 84, 10 (ReLU);
@@ -17,6 +18,19 @@ from torch import nn
 
 MODELS = ("lenet5", "convnet2", "resnet18", "lstm", "gru", "mlp")
 KZOO_OPTIONS = {"resnet18": {"small_stem": True}, "lstm": {"input_norm": False}, "gru": {"input_norm": False}}
+
+
+def kzoo_input_shape(name):
+    """The input shape (channels last) at which kzoo's model equals the native one."""
+    return (28, 28) if name in ("lstm", "gru") else (28, 28, 1)
+
+
+def mixed_dtype(device):
+    """The autocast dtype of a mixed-precision run, the one kzoo's trainer picks (:mod:`kzoo.engine.precision`):
+    bfloat16 on a CPU and on GPUs that compute in it (Ampere on), else float16."""
+    if str(device).startswith("cuda") and not torch.cuda.is_bf16_supported(including_emulation=False):
+        return torch.float16
+    return torch.bfloat16
 
 
 class _Basic(nn.Module):
@@ -70,34 +84,54 @@ def make(name):
 
 
 class NativeLoop:
-    """The hand-written loop: random batches of device tensors, Adam 1e-3, cross-entropy on logits."""
+    """The hand-written loop: random batches of device tensors, Adam 1e-3, cross-entropy on logits.
 
-    def __init__(self, name, x_nhwc, y, device="cpu", lr=1e-3, seed=0, autocast=None):
+    ``mixed=True`` runs forward and loss under ``torch.autocast`` (:func:`mixed_dtype`); float16 with a
+    ``GradScaler``, as the PyTorch AMP recipe writes it.
+    """
+
+    def __init__(self, name, x_nhwc, y, device="cpu", lr=1e-3, seed=0, mixed=False):
         torch.manual_seed(seed)
         self.device = device
-        # mixed precision: forward and loss under torch.autocast in this dtype (bfloat16 or float16 + GradScaler)
-        self.autocast = autocast
-        self.scaler = torch.amp.GradScaler(device.split(":")[0]) if autocast == torch.float16 else None
         self.model = make(name).to(device).train()
-        self.x = torch.as_tensor(x_nhwc).permute(0, 3, 1, 2).contiguous().to(device)
+        self.x = torch.as_tensor(x_nhwc).permute(0, 3, 1, 2).contiguous().to(device) if x_nhwc.ndim == 4 \
+            else torch.as_tensor(x_nhwc).to(device)
         self.y = torch.as_tensor(y).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr)
         self.loss = nn.CrossEntropyLoss()
+        self.autocast_dtype = mixed_dtype(device) if mixed else None
+        self.scaler = torch.amp.GradScaler("cuda") if self.autocast_dtype == torch.float16 else None
+
+    def _autocast(self):
+        device_type = "cuda" if str(self.device).startswith("cuda") else "cpu"
+        return torch.autocast(device_type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
 
     def run(self, steps, batch_size):
         order = torch.randperm(len(self.y), device=self.device)
         for step in range(steps):
             start = (step * batch_size) % (len(self.y) - batch_size + 1)
             idx = order[start:start + batch_size]
-            with torch.autocast(self.device.split(":")[0], dtype=self.autocast, enabled=self.autocast is not None):
+            with self._autocast():
                 loss = self.loss(self.model(self.x[idx]), self.y[idx])
             self.optimizer.zero_grad(set_to_none=True)
-            if self.scaler is None:
-                loss.backward()
-                self.optimizer.step()
-            else:
+            if self.scaler is not None:
                 self.scaler.scale(loss).backward()
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
-        if self.device.startswith("cuda"):
+            else:
+                loss.backward()
+                self.optimizer.step()
+        self.synchronize()
+
+    def predict(self, x):
+        """Softmax probabilities of one batch (a device tensor, NCHW), in eval mode under ``inference_mode``."""
+        self.model.eval()
+        with torch.inference_mode(), self._autocast():
+            out = torch.softmax(self.model(x).float(), -1)
+        self.synchronize()
+        self.model.train()
+        return out
+
+    def synchronize(self):
+        if str(self.device).startswith("cuda"):
             torch.cuda.synchronize()
