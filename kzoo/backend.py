@@ -24,6 +24,11 @@ def requested_backend(name=None):
     return (name or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND).lower()
 
 
+def installed_backends():
+    """Backends whose framework can be imported here (checked without importing it)."""
+    return [b for b, (module, _) in BACKENDS.items() if importlib.util.find_spec(module) is not None]
+
+
 def set_backend(name=None):
     """Fix the Keras backend for this process and return its name.
 
