@@ -1,7 +1,7 @@
 """The torch engine on a GPU: captured-graph training is correct, and how fast it is against native PyTorch.
 
     PYTHONPATH=<checkout> python benchmarks/gpu_engine_check.py [--device cuda|cpu] [--models lenet5,convnet2,...]
-        [--batch-size 256] [--steps 200] [--check-steps 20] [--budget 230]
+        [--batch-size 256] [--steps 400] [--check-steps 20] [--budget 230]
 
 For each model (default lenet5, convnet2, resnet18 with ``small_stem``, lstm; ``benchmarks/native.py``'s
 networks), in a child process of its own with a time limit (a hung or crashed model costs its share only):
@@ -42,9 +42,9 @@ def parse(argv=None):
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--steps", type=int, default=200, help="timed steps per side")
+    p.add_argument("--steps", type=int, default=400, help="timed steps per side")
     p.add_argument("--warmup", type=int, default=16)
-    p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--check-steps", type=int, default=20)
     p.add_argument("--budget", type=float, default=230, help="seconds for everything (each model gets a share)")
     p.add_argument("--no-eager", action="store_true", help="skip the eager engine's throughput")
