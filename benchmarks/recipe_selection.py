@@ -7,8 +7,8 @@ its best checkpoint). Only then is a test figure read, and only the winner's (``
 evaluates the test split at the end of every run, so the other candidates' ``metrics.json`` exist too; this
 script never opens them, and the selection record says so.
 
-Every run folder gets a ``provenance.json`` (command, commit, machine, date) that ``benchmarks/run_table.py``
-puts into the tables of docs/accuracy.md. Nothing here knows about devices: on a GPU machine ``kzoo.train``
+Every run folder gets a ``provenance.json`` (command, commit, machine, date; :mod:`provenance`), and
+``--jsonl`` rows carry them into the tables of docs/accuracy.md (``benchmarks/tables.py``). Nothing here knows about devices: on a GPU machine ``kzoo.train``
 uses the GPU, so the expensive studies (translation, captioning) run there unchanged:
 
     python benchmarks/recipe_selection.py lstm --output-root runs/selection
@@ -23,11 +23,10 @@ for all, test figures for the winner only) to a results file.
 import argparse
 import json
 import os
-import platform
-import shlex
-import subprocess
 import sys
 import time
+
+from provenance import TEST_KEYS, train_command, write_provenance
 
 # study -> the settings every candidate shares, and the candidates (label -> kzoo.train keyword arguments).
 # Candidates must share data, seed and validation split: a different val_split would score on other examples.
@@ -75,62 +74,6 @@ STUDIES = {
         },
     },
 }
-
-TEST_KEYS = ("accuracy", "macro_f1", "loss", "perplexity", "pair_accuracy", "bleu", "exact_match", "token_accuracy")
-
-
-def commit():
-    """``git rev-parse HEAD`` of this checkout, with ``+dirty`` when tracked files differ from it."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-    def git(*args):
-        return subprocess.run(["git", "-C", root, *args], capture_output=True, text=True).stdout.strip()
-
-    head = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    return f"{head}+dirty" if git("status", "--porcelain", "--untracked-files=no") else head
-
-
-def machine():
-    """What the run ran on, in words: processor and cores, or the GPU torch sees."""
-    text = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            text = f"{torch.cuda.get_device_name(0)}; {text}"
-    except ImportError:
-        pass
-    try:
-        text += f", load {os.getloadavg()[0]:.1f}"
-    except OSError:
-        pass
-    return text
-
-
-def train_command(kwargs):
-    """The ``kzoo train`` command line equal to ``kzoo.train(**kwargs)``."""
-    parts = ["kzoo", "train", kwargs["model"]]
-    for key, value in kwargs.items():
-        if key in ("model", "quiet", "options") or value is None:
-            continue
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            parts.append(flag)
-        elif value is not False:
-            parts += [flag, str(value)]
-    for key, value in (kwargs.get("options") or {}).items():
-        value = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value).lower() \
-            if isinstance(value, bool) else value
-        parts += ["-o", f"{key}={value}"]
-    return shlex.join(parts)
-
-
-def write_provenance(run_dir, command, started, seconds):
-    record = {"command": command, "commit": commit(), "machine": machine(), "date": started,
-              "seconds": round(seconds, 1)}
-    with open(os.path.join(run_dir, "provenance.json"), "w", encoding="utf-8") as handle:
-        json.dump(record, handle, indent=2)
-    return record
 
 
 def validation_of(run_dir):
