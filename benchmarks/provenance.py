@@ -61,8 +61,9 @@ def train_command(kwargs):
     return shlex.join(parts)
 
 
-def write_provenance(run_dir, command, started, seconds):
-    record = {"command": command, "commit": commit(), "machine": machine(), "date": started,
+def write_provenance(run_dir, command, started, seconds, at_commit):
+    """``provenance.json`` of a run; ``at_commit`` is :func:`commit` taken when its training started."""
+    record = {"command": command, "commit": at_commit, "machine": machine(), "date": started,
               "seconds": round(seconds, 1)}
     with open(os.path.join(run_dir, PROVENANCE), "w", encoding="utf-8") as handle:
         json.dump(record, handle, indent=2)

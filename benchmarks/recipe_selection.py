@@ -26,7 +26,7 @@ import os
 import sys
 import time
 
-from provenance import TEST_KEYS, train_command, write_provenance
+from provenance import TEST_KEYS, commit, train_command, write_provenance
 
 # study -> the settings every candidate shares, and the candidates (label -> kzoo.train keyword arguments).
 # Candidates must share data, seed and validation split: a different val_split would score on other examples.
@@ -106,9 +106,9 @@ def select(study, *, candidates=None, output_root="runs/selection", overrides=No
         kwargs["output"] = os.path.join(output_root, f"{study}-{stamp}", label)
         command = train_command(kwargs)
         print(f"[{study}] {label}: {command}", flush=True)
-        started, clock = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), time.perf_counter()
+        started, clock, at_commit = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), time.perf_counter(), commit()
         result = kzoo.train(quiet=True, **kwargs)
-        provenance = write_provenance(result["run_dir"], command, started, time.perf_counter() - clock)
+        provenance = write_provenance(result["run_dir"], command, started, time.perf_counter() - clock, at_commit)
         monitor, value, epoch = validation_of(result["run_dir"])
         rows.append({"study": study, "candidate": label, "monitor": monitor, "validation": value,
                      "best_epoch": epoch, "run": result["run_dir"], **provenance})
