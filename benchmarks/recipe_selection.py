@@ -8,8 +8,9 @@ evaluates the test split at the end of every run, so the other candidates' ``met
 script never opens them, and the selection record says so.
 
 Every run folder gets a ``provenance.json`` (command, commit, machine, date; :mod:`provenance`), and
-``--jsonl`` rows carry them into the tables of docs/accuracy.md (``benchmarks/tables.py``). Nothing here knows about devices: on a GPU machine ``kzoo.train``
-uses the GPU, so the expensive studies (translation, captioning) run there unchanged:
+``--jsonl`` rows carry them into the tables of docs/accuracy.md (``benchmarks/tables.py``). Nothing here knows
+about devices: on a GPU machine ``kzoo.train`` uses the GPU, so the expensive studies (translation, captioning)
+run there unchanged:
 
     python benchmarks/recipe_selection.py lstm --output-root runs/selection
     python benchmarks/recipe_selection.py nin --data-dir ../shared/datasets/fashion-mnist

@@ -117,6 +117,21 @@ def recipe_selection(study):
     return render
 
 
+def accuracy_rows(name):
+    """One row per run of ``benchmarks/accuracy.py --jsonl``: test accuracy, validation, where it comes from."""
+
+    def render():
+        lines = ["| model | command | test accuracy | val accuracy (best epoch) | time | commit | machine | run |",
+                 "|---|---|---:|---:|---:|---|---|---|"]
+        for r in latest(read_jsonl(name), "key").values():
+            lines.append(f"| {r['key']} | `{r['command']}` | **{r['test']['accuracy']:.4f}** | "
+                         f"{r['validation']:.4f} ({r['best_epoch']}) | {r['seconds']:.0f} s | {r['commit']} | "
+                         f"{r['machine']} | `{r['run']}` |")
+        return lines
+
+    return render
+
+
 TABLES = {
     "docs/benchmarks.md": {"cpu-ratios": cpu_ratios, "cpu-rows": cpu_rows, "cli-startup": cli_startup,
                            "gpu-kzoo": gpu_kzoo},

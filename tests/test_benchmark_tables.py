@@ -11,7 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="module")
 def tables():
-    spec = importlib.util.spec_from_file_location("kzoo_benchmark_tables", os.path.join(ROOT, "benchmarks", "tables.py"))
+    path = os.path.join(ROOT, "benchmarks", "tables.py")
+    spec = importlib.util.spec_from_file_location("kzoo_benchmark_tables", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -196,6 +196,7 @@ def verification_inputs(specs, run_config, limit=VERIFY_SAMPLES, vocab_size=None
 
 def _first_sentence(exc):
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = text.split(". ")[0].rstrip(".")
     return text if len(text) <= 160 else text[:157] + "..."
 
 

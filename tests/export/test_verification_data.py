@@ -59,15 +59,23 @@ def test_a_run_whose_arrays_are_gone_says_it_used_the_shipped_digits(array_run, 
         assert source.startswith("mnist_embedded test images instead of the run's data 'mnist', which could not "
                                  "be loaded here (")
 
+        result = cli_runner.invoke(cli, ["export", array_run["run"], "--format", "onnx", "--limit", "100"])
+        assert result.exit_code == 0, result.output
+        assert (f"verified on: mnist_embedded test images instead of the run's data 'mnist', which could not be "
+                f"loaded here (data_dir {array_run['npz']} does not exist)") in " ".join(result.output.split())
+        metadata = FORMATS["onnx"].read_metadata(os.path.join(array_run["run"], "best.onnx"))
+        assert metadata["verification_data"].startswith("mnist_embedded test images instead of the run's data")
+
+        # calibrated on digits unlike the run's (inverted) ones, the int8 file may well fail its agreement check;
+        # either way the output says what it was calibrated on
         result = cli_runner.invoke(cli, ["export", array_run["run"], "--format", "onnx", "--quantize", "int8",
                                          "--limit", "100"])
-        assert result.exit_code == 0, result.output
+        assert result.exit_code in (0, 1), result.output
         text = " ".join(result.output.split())
-        assert "verified on: mnist_embedded test images instead of the run's data 'mnist'" in text
         assert "calibrated on: mnist_embedded train images instead of the run's data 'mnist'" in text
-        metadata = FORMATS["onnx"].read_metadata(os.path.join(array_run["run"], "best.int8.onnx"))
-        assert metadata["verification_data"].startswith("mnist_embedded test images instead of the run's data")
-        assert metadata["quantization"]["calibration_data"].startswith("mnist_embedded train images instead")
+        if result.exit_code == 0:
+            metadata = FORMATS["onnx"].read_metadata(os.path.join(array_run["run"], "best.int8.onnx"))
+            assert metadata["quantization"]["calibration_data"].startswith("mnist_embedded train images instead")
     finally:
         os.replace(moved, array_run["npz"])
 
