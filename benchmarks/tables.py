@@ -135,7 +135,8 @@ def accuracy_rows(name):
 TABLES = {
     "docs/benchmarks.md": {"cpu-ratios": cpu_ratios, "cpu-rows": cpu_rows, "cli-startup": cli_startup,
                            "gpu-kzoo": gpu_kzoo},
-    "docs/accuracy.md": {"selection-lstm": recipe_selection("lstm"), "selection-nin": recipe_selection("nin")},
+    "docs/accuracy.md": {"selection-lstm": recipe_selection("lstm"),
+                         "accuracy-fashion": accuracy_rows("accuracy-2026-12-04.jsonl")},
 }
 _BLOCK = re.compile(r"(<!-- table (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
 

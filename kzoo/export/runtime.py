@@ -164,7 +164,7 @@ def _folder_test_set(path, metadata, root, shape, limit=0):
 
 
 def _run_record(path, metadata):
-    """``(file lists, run folder, split)`` of the run the exported file belongs to, else ``(None, None, split)``.
+    """``(file lists, run folder, split)`` of the run the exported file belongs to, else ``(None, None, None)``.
 
     The run folder the metadata names comes first, then the folder the file lies in (``kzoo export`` writes
     ``best.onnx`` beside the run's checkpoint); ``split`` is that run's seed and fractions from its config.
