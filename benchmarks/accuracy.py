@@ -1,17 +1,22 @@
 """Fashion-MNIST test accuracy per model with kzoo's recipes, for docs/accuracy.md.
 
-Each run goes through ``kzoo.train`` exactly as ``kzoo train`` does; the table row records the recipe, the
-training subset, the wall time and the machine.
+Each run goes through ``kzoo.train`` exactly as ``kzoo train`` does and gets a ``provenance.json``; its results
+row (one JSON line) names the command, the commit, the machine and the run folder beside the test and
+validation figures, read back from the run folder (``metrics.json``, ``state.json``), so a table built from the
+rows (``benchmarks/tables.py``) says where each figure comes from. ``--from-runs`` makes the rows of run folders
+that already exist.
 
     python benchmarks/accuracy.py --data-dir ../shared/datasets/fashion-mnist --models lenet5,resnet18 \
-        --limit 10000 --epochs 3 --json results.json
+        --limit 10000 --epochs 3 --jsonl benchmarks/results/accuracy-DATE.jsonl
+    python benchmarks/accuracy.py --from-runs runs/accuracy/mlp-fashion_mnist-1764850000
 """
 
 import argparse
 import json
 import os
-import platform
 import time
+
+from provenance import commit, run_row, train_command, write_provenance
 
 # models and the options/overrides used for them on 2 CPU cores (recipes otherwise)
 PLANS = {
@@ -29,6 +34,22 @@ PLANS = {
 }
 
 
+def train_row(key, args):
+    """Train one plan as ``kzoo train`` would, write its ``provenance.json``, and return its results row."""
+    import kzoo
+
+    plan = dict(PLANS[key])
+    model = plan.pop("model", key)
+    options = plan.pop("options", {})
+    output = os.path.join(args.output_root, f"{key}-{args.data}-{int(time.time())}")
+    kwargs = {"model": model, "data": args.data, "data_dir": args.data_dir, "limit": args.limit or None,
+              "epochs": args.epochs, "backend": args.backend, "output": output, "options": options, **plan}
+    started, clock, at_commit = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), time.perf_counter(), commit()
+    kzoo.train(quiet=True, **kwargs)
+    write_provenance(output, train_command(kwargs), started, time.perf_counter() - clock, at_commit)
+    return dict(run_row(output), key=key, train_samples=args.limit or "all")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(PLANS), help="comma-separated keys of PLANS")
@@ -38,38 +59,18 @@ def main():
     parser.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
     parser.add_argument("--backend", default=None)
     parser.add_argument("--output-root", default="runs/accuracy")
-    parser.add_argument("--json", dest="json_path", default=None, help="append results to this JSON file")
+    parser.add_argument("--from-runs", nargs="+", default=None, metavar="RUN",
+                        help="train nothing: the rows of these run folders (their metrics.json and provenance.json)")
+    parser.add_argument("--jsonl", default=None, help="append one row per run to this file")
     args = parser.parse_args()
 
-    import kzoo
-
-    results = []
-    for key in args.models.split(","):
-        plan = dict(PLANS[key])
-        model = plan.pop("model", key)
-        options = plan.pop("options", {})
-        start = time.perf_counter()
-        output = os.path.join(args.output_root, f"{key}-{args.data}-{int(time.time())}")
-        result = kzoo.train(model, data=args.data, data_dir=args.data_dir, limit=args.limit or None,
-                            epochs=args.epochs, backend=args.backend, quiet=True, output=output,
-                            options=options, **plan)
-        elapsed = time.perf_counter() - start
-        with open(os.path.join(output, "config.yaml"), encoding="utf-8") as handle:
-            import yaml
-
-            config = yaml.safe_load(handle)
-        row = {"key": key, "model": model, "options": options, "accuracy": result["accuracy"],
-               "epochs": config["epochs"], "optimizer": config["optimizer"], "lr": config["lr"],
-               "batch_size": config["batch_size"], "schedule": config["schedule"],
-               "train_samples": args.limit or "all", "seconds": round(elapsed, 1), "backend": config["backend"],
-               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-               "date": time.strftime("%Y-%m-%d"), "run": output}
+    rows = ([run_row(run) for run in args.from_runs] if args.from_runs
+            else (train_row(key, args) for key in args.models.split(",")))
+    for row in rows:
         print(json.dumps(row), flush=True)
-        results.append(row)
-        if args.json_path:
-            existing = json.load(open(args.json_path)) if os.path.exists(args.json_path) else []
-            with open(args.json_path, "w") as handle:
-                json.dump(existing + [row], handle, indent=2)
+        if args.jsonl:
+            with open(args.jsonl, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ def evaluate_command(run_or_checkpoint, data, data_dir, batch_size, limit, beam,
         return
     out.print(f"[bold]{report['model']}[/bold] on {report['data']} test ({report['samples']:,} samples): "
               f"accuracy {report['accuracy']:.4f}  loss {report['loss']:.4f}  macro F1 {report['macro_f1']:.4f}")
+    if report.get("split"):  # an exported file on an image folder: which of its files were scored
+        out.print(f"scored on {report['split']}", highlight=False)
     table = Table(box=None, header_style="bold")
     for column in ("class", "precision", "recall", "f1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")

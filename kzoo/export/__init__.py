@@ -9,7 +9,8 @@ checked in its own runtime before it is kept.
 Each format is exported through Keras's own ``Model.export`` from the backend that serves it best, in a
 subprocess on that backend (:mod:`kzoo.export.worker`), whatever the run trained on. The file is written under
 a temporary name, loaded in its runtime, run on up to 1,000 samples of the run's test data (the embedded MNIST
-or text for a bare checkpoint) and compared with the Keras model; only a file within
+for a bare checkpoint, or for a run whose registered dataset is not here; the output and the file's
+``verification_data`` metadata say which) and compared with the Keras model; only a file within
 :data:`~kzoo.export.base.TOLERANCE` is renamed to the requested path. Importing this package imports numpy only.
 """
 
@@ -140,7 +141,7 @@ def _prepare(source, format, *, output=None, opset=None, batch=None, overwrite=F
     return {"source": checkpoint, "format": fmt.name, "backend": fmt.backend, "path": path,
             "tmp": temporary_path(path, fmt), "batch": batch, "opset": opset, "trust": trust, "limit": limit,
             "tolerance": tolerance, "quantize": quantize, "min_agreement": min_agreement, "run_config": run_config,
-            "run_dir": run_dir, "metadata": _base_metadata(checkpoint, run_config)}
+            "run_dir": run_dir, "metadata": _base_metadata(checkpoint, run_config, run_dir)}
 
 
 def _run_jobs(jobs):
@@ -200,13 +201,17 @@ def _finish(job, outcome):
 
 
 def verification_line(result):
-    """``onnx  runs/x/best.onnx  max |diff| 1.2e-07  top-1 agreement 100.00%  (1,000 samples)  ok``."""
+    """``onnx  runs/x/best.onnx  max |diff| 1.2e-07  top-1 agreement 100.00%  (1,000 samples, ...)  ok``, then
+    the data the samples are (and, for an int8 file, the data it was calibrated on) on lines of their own."""
     agreement = "-" if result.get("top1_agreement") is None else f"{100 * result['top1_agreement']:.2f}%"
     status = "ok" if result["ok"] else "FAILED"
     rule = (f"{result['quantize']}: top-1 agreement >= {100 * result['min_agreement']:g}%" if result.get("quantize")
             else f"tolerance {result['tolerance']:g}")
     return (f"{result['format']}  {result['path']}  max |diff| {result['max_abs_diff']:.1e}  "
-            f"top-1 agreement {agreement}  ({result['samples']:,} samples, {rule})  {status}")
+            f"top-1 agreement {agreement}  ({result['samples']:,} samples, {rule})  {status}"
+            + (f"\n  verified on: {result['verification_data']}" if result.get("verification_data") else "")
+            + (f"\n  calibrated on: {calibrated}" if (calibrated := ((result.get("metadata") or {}).get(
+                "quantization") or {}).get("calibration_data")) else ""))
 
 
 def _resolve_checkpoint(source):
@@ -229,12 +234,20 @@ def _run_config(run_dir):
     return read_run_config(run_dir) or {}
 
 
-def _base_metadata(checkpoint, run_config):
-    """What the run says about the model; the worker adds what the model itself says (inputs, name, task)."""
+def _base_metadata(checkpoint, run_config, run_dir):
+    """What the run says about the model; the worker adds what the model itself says (inputs, name, task).
+
+    A run's file also names the run folder and, for a run on an image folder, the split it drew (seed and
+    fractions), so that ``kzoo evaluate FILE --data FOLDER`` scores the run's own test files.
+    """
     from kzoo import __version__
 
     metadata = {"kzoo_version": __version__, "model": run_config.get("model"), "task": run_config.get("task_kind"),
                 "class_names": run_config.get("class_names"), "data": run_config.get("data")}
+    if run_config:
+        metadata["run"] = os.path.abspath(run_dir)
+    if run_config.get("data_folder"):
+        metadata["split"] = {key: run_config.get(key) for key in ("seed", "val_split", "test_split")}
     if run_config.get("vocab_tokens"):
         metadata.update(vocab_kind=run_config.get("vocab_kind"), vocab_tokens=run_config["vocab_tokens"])
     return metadata

@@ -136,7 +136,12 @@ def run_in_chunks(runner, inputs, batch=None, chunk=VERIFY_CHUNK):
 
 
 def verification_inputs(specs, run_config, limit=VERIFY_SAMPLES, vocab_size=None, split="test", run_dir=None):
-    """Real inputs for each model input: the run's own test data, else the data shipped with kzoo.
+    """Real inputs for each model input, and in words which data they are.
+
+    A run is verified on its own data: its recorded image files, its dataset's test split, its text. A bare
+    checkpoint (no run) is verified on the digits shipped with kzoo. When a run's registered dataset cannot be
+    loaded here (offline, a moved ``--data-dir``), the shipped digits stand in and the description says so;
+    a run on an image folder that is gone is an error instead (other images say nothing about that model).
 
     Args:
         specs: ``[(name, shape without batch, dtype)]`` of the model inputs.
@@ -146,19 +151,34 @@ def verification_inputs(specs, run_config, limit=VERIFY_SAMPLES, vocab_size=None
             on: the training images, the start of the text).
         run_dir: the run folder; a run on an image folder is verified on its recorded test files (and calibrated
             on its training files), decoded at the run's image size.
+
+    Returns:
+        ``(arrays, source)``: one array per input, and a sentence naming the data (stored in the exported
+        file's metadata and printed by ``kzoo export``).
+
+    Raises:
+        ExportError: the run trained on an image folder whose files are not there.
     """
     from kzoo.data import load_dataset
 
     if all("int" in dtype for _, _, dtype in specs):
-        return [_token_windows(run_config, shape, limit, vocab_size, split) for _, shape, _ in specs]
+        data = run_config.get("data") or "timemachine"
+        arrays = [_token_windows(run_config, shape, limit, vocab_size, split) for _, shape, _ in specs]
+        return arrays, f"{data} text ({'its start' if split == 'train' else 'its end'}, the run's vocabulary)"
+    if run_config.get("data_folder"):  # a run on an image folder: its own recorded files, or nothing
+        images, source = _folder_images(run_dir, run_config, split, limit)
+        return [_fit_images(images, shape) for _, shape, _ in specs], source
     data = run_config.get("data") if run_config.get("task_kind") != "lm" else None
-    folder_images = _folder_images(run_dir, split, limit) if run_dir and run_config.get("data_folder") else None
-    if folder_images is not None:  # a run on an image folder: its own recorded files
-        return [_fit_images(folder_images, shape) for _, shape, _ in specs]
-    try:
-        dataset = load_dataset(data or "mnist_embedded", data_dir=run_config.get("data_dir") if data else None)
-    except KzooError:
-        dataset = load_dataset("mnist_embedded")  # the run's data is not here (offline, moved): still real images
+    if data is None:
+        dataset, source = load_dataset("mnist_embedded"), f"mnist_embedded {split} images (no run names the data)"
+    else:
+        try:
+            dataset = load_dataset(data, data_dir=run_config.get("data_dir"))
+            source = f"{data} {split} images (the run's data)"
+        except KzooError as exc:
+            dataset = load_dataset("mnist_embedded")
+            source = (f"mnist_embedded {split} images instead of the run's data {data!r}, which could not be "
+                      f"loaded here ({_first_sentence(exc)})")
     from kzoo.tasks.base import images_to_float
 
     images = images_to_float((dataset.x_train if split == "train" else dataset.x_test)[:limit])
@@ -166,24 +186,48 @@ def verification_inputs(specs, run_config, limit=VERIFY_SAMPLES, vocab_size=None
     rng = np.random.default_rng(0)
     arrays = [rng.integers(0, vocab_size or 2, (len(images), *shape)).astype(dtype) if "int" in dtype
               else _fit_images(images, shape) for _, shape, dtype in specs]
+    if any("int" in dtype for _, _, dtype in specs):
+        source += ", with seeded random token ids"
     if len(arrays) == 2 and not any("int" in dtype for _, _, dtype in specs):  # a pair model: image vs the next
         arrays[1] = np.roll(arrays[1], 1, axis=0)
-    return arrays
+        source += ", each paired with the next"
+    return arrays, source
 
 
-def _folder_images(run_dir, split, limit):
-    """Float images of a folder run's recorded ``split`` files (``data_files.json``), or ``None`` when the run
-    has no file lists or its folder is gone (the caller falls back to the data shipped with kzoo)."""
-    from kzoo.data.image_folder import load_file_lists
+def _first_sentence(exc):
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = text.split(". ")[0].rstrip(".")
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _folder_images(run_dir, run_config, split, limit):
+    """Float images of a folder run's recorded ``split`` files (``data_files.json``) and their description.
+
+    Raises:
+        ExportError: the run has no file lists, its folder is gone, or none of the files decodes.
+    """
+    from kzoo.data.image_folder import FILE_LIST, load_file_lists
     from kzoo.tasks.base import images_to_float
 
-    record = load_file_lists(run_dir)
-    rows = (record or {}).get(split) or []
-    paths = [os.path.join(record["root"], p) for p, _ in rows[:limit]]
-    if not paths or not os.path.isdir(record["root"]):
-        return None
-    images, _ = decode_readable(paths, record["image_size"], record["channels"])
-    return None if images is None else images_to_float(images)
+    record = load_file_lists(run_dir) if run_dir else None
+    root = (record or {}).get("root") or (run_config.get("data") or "its image folder")
+    if record is None:
+        raise ExportError(f"The run trained on the image folder {root}, but {FILE_LIST} (its file lists) is not in "
+                          f"{run_dir or 'the checkpoint folder'}; kzoo verifies a folder run on its own "
+                          f"{split} files only. Export from the run folder.")
+    if not os.path.isdir(root):
+        raise ExportError(f"The run trained on the image folder {root}, which is not there any more (moved or "
+                          f"deleted); kzoo verifies a folder run on its own {split} files, not on unrelated "
+                          f"images. Put the folder back at {root} and export again.")
+    # a run without test files (--test-split 0) is verified on its validation, else training, files
+    used = next((name for name in (split, "val", "train") if record.get(name)), split)
+    rows = record.get(used) or []
+    paths = [os.path.join(root, p) for p, _ in rows[:limit]]
+    images, _ = decode_readable(paths, record["image_size"], record["channels"]) if paths else (None, [])
+    if images is None:
+        raise ExportError(f"None of the run's {len(rows)} recorded {used} files under {root} could be read; "
+                          f"kzoo verifies a folder run on its own files.")
+    return images_to_float(images), f"{len(images):,} of the run's recorded {used} files under {root}"
 
 
 def decode_readable(paths, image_size, channels):

@@ -72,8 +72,11 @@ def predict_exported(path, images, *, top_k=3, invert=None, output=None):
 def evaluate_exported(path, *, data=None, data_dir=None, batch_size=256, limit=0):
     """Accuracy, loss, per-class scores and confusion matrix of an exported classifier on a test split.
 
-    ``data`` is a dataset name or an image folder (its ``test/`` files, else the seeded 10% test split that
-    ``kzoo train --data PATH`` draws by default, decoded at the file's input size).
+    ``data`` is a dataset name or an image folder, decoded at the file's input size. A file exported from a run
+    on that folder is scored on exactly the run's test files (its ``data_files.json``, found through the run
+    folder the file's metadata names, else the folder the file lies in), as ``kzoo evaluate RUN`` scores them.
+    Otherwise the folder is split as the run split it (the seed and fractions in the metadata), or, for a file
+    that names no run, as ``kzoo train --data PATH`` splits it by default; ``report["split"]`` says which.
     """
     from kzoo.data import load_dataset
     from kzoo.tasks.classification import report_from_probabilities
@@ -86,8 +89,8 @@ def evaluate_exported(path, *, data=None, data_dir=None, batch_size=256, limit=0
         raise DataError(f"{path} does not name the dataset it was trained on; pass --data NAME.")
     from kzoo.data.image_folder import looks_like_path
 
-    if looks_like_path(data):  # an image folder: its test/ files, else the default seeded 10% test split
-        dataset = _folder_test_set(data, shape, limit)
+    if looks_like_path(data):  # an image folder: the run's recorded test files, else a seeded split of it
+        dataset = _folder_test_set(path, metadata, data, shape, limit)
     else:
         dataset = load_dataset(data, data_dir=data_dir)
     x, y = images_to_float(dataset.x_test), np.asarray(dataset.y_test).astype("int64")
@@ -103,25 +106,81 @@ def evaluate_exported(path, *, data=None, data_dir=None, batch_size=256, limit=0
     report = report_from_probabilities(probs, y, class_names=metadata.get("class_names") or dataset.class_names)
     report.update({"model": metadata.get("model", os.path.basename(path)), "data": data, "checkpoint": path,
                    "format": exported_format(path).name})
+    if getattr(dataset, "split", None):
+        report.update(split=dataset.split, test_files=dataset.test_files)
     return report
 
 
-def _folder_test_set(root, shape, limit=0):
-    """The test files of an image folder as a :class:`~kzoo.data.dataset.Dataset`-like ``x_test``/``y_test``."""
+def _folder_test_set(path, metadata, root, shape, limit=0):
+    """The test files of the image folder ``root`` for the exported file at ``path``, decoded at ``shape``.
+
+    Returns a namespace with ``x_test``, ``y_test``, ``num_classes``, ``class_names``, ``split`` (a sentence:
+    which files these are) and ``test_files`` (the same as a dict).
+    """
     import types
 
-    from kzoo.data.image_folder import open_image_folder
+    from kzoo.data.image_folder import FILE_LIST, open_image_folder, read_file_lists
     from kzoo.export.base import decode_readable
 
     if len(shape) != 3:
         raise DataError(f"An image folder needs an image model; this one expects inputs of shape {shape}.")
-    folder = open_image_folder(root, image_size=shape[:2], channels=shape[2])
+    record, run_dir, run_split = _run_record(path, metadata)
+    if record is not None and _same_folder(record["root"], root):
+        folder = read_file_lists(record)
+        folder.image_size, folder.channels = shape[:2], shape[2]
+        how = {"source": "run", "run": run_dir, "files": len(folder.test)}
+        said = f"the {len(folder.test):,} test files recorded by the run {run_dir} ({FILE_LIST})"
+    else:
+        split = run_split or metadata.get("split") or {}
+        seed, val_split, test_split = (split.get(k) for k in ("seed", "val_split", "test_split"))
+        seed = seed or 0
+        val_split = 0.1 if val_split is None else val_split
+        test_split = 0.1 if test_split is None else test_split
+        folder = open_image_folder(root, val_split=val_split, test_split=test_split, seed=seed,
+                                   image_size=shape[:2], channels=shape[2])
+        how = {"source": "split", "seed": seed, "val_split": val_split, "test_split": test_split,
+               "files": len(folder.test), "layout": folder.layout}
+        if record is not None:
+            whose = f"the split of the run {run_dir}, whose recorded files lie under {record['root']}"
+        elif split:
+            whose = "the run's split, as the file's metadata records it (the run folder is not here)"
+        else:
+            whose = "kzoo train's default split: the file names no run"
+        if folder.layout == "splits" and any(p.lower() == "test" for p in os.listdir(folder.root)):
+            said = f"the {len(folder.test):,} files of {os.path.join(root, 'test')}"
+        else:
+            said = (f"{len(folder.test):,} test files of {root} split with seed {seed}, val_split {val_split:g}, "
+                    f"test_split {test_split:g} ({whose})")
     files = folder.test.head(limit) if limit else folder.test
     if not len(files):
         raise DataError(f"{root} has no test images; add a test/ folder.")
     images, keep = decode_readable(files.paths, shape[:2], shape[2])
     if images is None:
         raise DataError(f"None of the {len(files)} test images of {root} is readable.")
+    if limit:
+        said += f"; the first {len(files):,} (--limit {limit})"
     return types.SimpleNamespace(x_test=images,
                                  y_test=np.asarray(files.labels)[keep], num_classes=folder.num_classes,
-                                 class_names=list(folder.class_names))
+                                 class_names=list(folder.class_names), split=said, test_files=how)
+
+
+def _run_record(path, metadata):
+    """``(file lists, run folder, split)`` of the run the exported file belongs to, else ``(None, None, None)``.
+
+    The run folder the metadata names comes first, then the folder the file lies in (``kzoo export`` writes
+    ``best.onnx`` beside the run's checkpoint); ``split`` is that run's seed and fractions from its config.
+    """
+    from kzoo.data.image_folder import load_file_lists
+    from kzoo.engine.evaluation import read_run_config
+
+    for run_dir in dict.fromkeys(filter(None, (metadata.get("run"), os.path.dirname(os.path.abspath(path))))):
+        record = load_file_lists(run_dir) if os.path.isdir(run_dir) else None
+        if record is not None:
+            config = read_run_config(run_dir) or {}
+            split = {k: config[k] for k in ("seed", "val_split", "test_split") if k in config}
+            return record, run_dir, split
+    return None, None, None
+
+
+def _same_folder(a, b):
+    return os.path.realpath(os.path.expanduser(os.fspath(a))) == os.path.realpath(os.path.expanduser(os.fspath(b)))

@@ -37,8 +37,8 @@ def run_job(job):
     # token ids below the smallest vocabulary: valid for every embedding (a seq2seq model has two of them)
     vocab_size = min((layer.input_dim for layer in model._flatten_layers(include_self=False)
                       if isinstance(layer, keras.layers.Embedding)), default=None)
-    inputs = verification_inputs(specs, job.get("run_config") or {}, job["limit"], vocab_size,
-                                 run_dir=job.get("run_dir"))
+    inputs, verified_on = verification_inputs(specs, job.get("run_config") or {}, job["limit"], vocab_size,
+                                              run_dir=job.get("run_dir"))
 
     def keras_runner(arrays):
         out = model(arrays[0] if len(arrays) == 1 else list(arrays), training=False)
@@ -56,10 +56,10 @@ def run_job(job):
     if job.get("quantize"):
         from kzoo.export.quantize import CALIBRATION_SAMPLES
 
-        calibration = verification_inputs(specs, job.get("run_config") or {}, CALIBRATION_SAMPLES, vocab_size,
-                                          split="train", run_dir=job.get("run_dir"))
+        calibration, calibrated_on = verification_inputs(specs, job.get("run_config") or {}, CALIBRATION_SAMPLES,
+                                                         vocab_size, split="train", run_dir=job.get("run_dir"))
         try:
-            quantization = fmt.quantize(job["tmp"], calibration, batch)
+            quantization = dict(fmt.quantize(job["tmp"], calibration, batch), calibration_data=calibrated_on)
         except Exception as exc:  # the quantizer's own reason
             return {"error": "unsupported", "message": f"int8 quantization failed: {_reason(exc)}",
                     "log": traceback.format_exc()[-3000:]}
@@ -71,13 +71,15 @@ def run_job(job):
                     preprocessing=describe_task(task), inputs=[
         {"name": name, "shape": [batch, *shape], "dtype": dtype} for name, shape, dtype in specs],
         outputs=[{"shape": [batch, *model.outputs[0].shape[1:]], "dtype": str(model.outputs[0].dtype)}],
-        exported_from=keras.backend.backend(), keras_version=keras.__version__, batch=batch or "dynamic")
+        exported_from=keras.backend.backend(), keras_version=keras.__version__, batch=batch or "dynamic",
+        verification_data=verified_on)
     if quantization:
         metadata["quantization"] = quantization
     fmt.write_metadata(job["tmp"], metadata)
     runner = fmt.load(job["tmp"])
     exported = run_in_chunks(runner, inputs, batch)
-    return dict(compare(reference, exported), samples=len(inputs[0]), metadata=metadata)
+    return dict(compare(reference, exported), samples=len(inputs[0]), verification_data=verified_on,
+                metadata=metadata)
 
 
 def in_inference_mode(model):

@@ -47,6 +47,9 @@ def test_int8_file_agrees_with_the_float_model_on_the_runs_own_test_files(folder
     x_test, y_test = _files(folder_run, "test")
     assert report["samples"] == len(y_test) == 59  # the run's own test files (stratified 10%), not the embedded digits
     assert report["metadata"]["quantization"]["kind"] == "int8"
+    assert report["verification_data"] == f"59 of the run's recorded test files under {_record_root(folder_run)}"
+    assert report["metadata"]["quantization"]["calibration_data"].endswith(
+        f"of the run's recorded train files under {_record_root(folder_run)}")
     assert report["metadata"]["quantization"]["quantized_ops"] >= 4  # LeNet-5's 2 convolutions and 3 dense layers
 
     ops = {node.op_type for node in onnx.load(path).graph.node}
@@ -83,7 +86,8 @@ def test_calibration_reads_the_training_files_and_verification_the_test_files(fo
     specs = [("inputs", (28, 28, 1), "float32")]
     for split in ("train", "test"):
         expected, _ = _files(folder_run, split)
-        got = verification_inputs(specs, config, 1000, split=split, run_dir=folder_run)[0]
+        (got,), source = verification_inputs(specs, config, 1000, split=split, run_dir=folder_run)
+        assert source == f"{len(expected)} of the run's recorded {split} files under {_record_root(folder_run)}"
         np.testing.assert_allclose(got, expected[:1000], atol=1e-6)
 
 
