@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from kzoo.data import Dataset
+from kzoo.data.text import MAX_TEXT_BYTES, too_large
 from kzoo.errors import DataError
 
 MODEL_CARD = {"task": "translation"}
@@ -57,6 +58,10 @@ SPECS = {
 }
 
 HELD_OUT = {"fra_eng": 0.1, "sentiment": 0.2}
+# a user's file is read line by line within these bounds (and MAX_TEXT_BYTES in all): a sentence, or a
+# document of a class folder, longer than MAX_LINE_BYTES is refused, and so are more than MAX_LINES of them
+MAX_LINE_BYTES = 2**20
+MAX_LINES = 2_000_000
 SPLIT_SEED = 0
 _PUNCTUATION = set(",.!?")
 
@@ -89,7 +94,7 @@ def fra_eng(data_dir: str | os.PathLike | None = None) -> Dataset:
         target = np.array([r[1] for r in rows], dtype=object)
         test = np.array([r[2] == "test" for r in rows])
     else:
-        rows = _read_tsv(Path(data_dir), columns=2, what="source<TAB>target")
+        rows = _read_tsv(Path(data_dir), what="source<TAB>target")
         source = np.array([preprocess_nmt(r[0]) for r in rows], dtype=object)
         target = np.array([preprocess_nmt(r[1]) for r in rows], dtype=object)
         test = held_out(source, HELD_OUT["fra_eng"])
@@ -110,12 +115,21 @@ def sentiment(data_dir: str | os.PathLike | None = None) -> Dataset:
         if path.is_dir():
             texts, labels, class_names = _read_class_folders(path)
         else:
-            rows = _read_tsv(path, columns=2, what="text<TAB>label")
+            rows = _read_tsv(path, what="text<TAB>label")
             texts = np.array([r[0].strip() for r in rows], dtype=object)
             labels, class_names = _labels(path, [r[1].strip() for r in rows])
         test = held_out(np.arange(len(texts)), HELD_OUT["sentiment"])
     return Dataset("sentiment", x_train=texts[~test], y_train=labels[~test], x_test=texts[test],
                    y_test=labels[test], class_names=list(class_names), task="text_classification")
+
+
+def holds_texts(path: str | os.PathLike) -> bool:
+    """Whether a path given to a sequence classifier names labelled texts (a file, or a folder whose class
+    subfolders hold ``.txt`` files) rather than a folder of images, which it reads row by row."""
+    path = Path(os.path.expanduser(os.fspath(path)))
+    if not path.is_dir():
+        return True
+    return any(next(sub.glob("*.txt"), None) is not None for sub in _class_folders(path))
 
 
 def _read_embedded_tsv(name):
@@ -124,21 +138,44 @@ def _read_embedded_tsv(name):
     return list(csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
-def _read_tsv(path, *, columns, what):
+def _read_tsv(path, *, what):
+    """The rows of a tab-separated file with the columns ``what`` names (``"text<TAB>label"``), further columns
+    ignored, blank lines skipped; bounded by :data:`MAX_LINE_BYTES`, :data:`MAX_LINES` and ``MAX_TEXT_BYTES``."""
+    columns = what.split("<TAB>")
     if not path.exists():
         raise DataError(f"No such file: {path}. Expected a UTF-8 {what} file.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text ({exc}).") from None
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.split("\t")
-        if len(parts) < columns or not all(p.strip() for p in parts[:columns]):
-            raise DataError(f"{path}, line {number}: expected {what} (tab-separated). Received: {line[:80]!r}.")
-        rows.append(parts)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; expected a UTF-8 {what} file.")
+    if path.stat().st_size > MAX_TEXT_BYTES:
+        raise DataError(too_large(path))
+    rows, total = [], 0
+    with path.open("rb") as handle:
+        for number, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), start=1):
+            total += len(raw)
+            if total > MAX_TEXT_BYTES:
+                raise DataError(too_large(path))
+            if len(raw) > MAX_LINE_BYTES:
+                raise DataError(f"{path} line {number} is longer than {MAX_LINE_BYTES // 2**10} KB; expected one "
+                                f"{what} pair per line.")
+            if b"\x00" in raw:
+                raise DataError(f"{path} line {number} holds NUL bytes: a binary file, not a UTF-8 {what} file.")
+            try:
+                line = raw.decode("utf-8").removeprefix("\ufeff" if number == 1 else "").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path} line {number} is not UTF-8 text (byte 0x{raw[exc.start]:02x}). Convert it "
+                                f"to UTF-8, e.g. with `iconv -t UTF-8`.") from None
+            if not line.strip():
+                continue
+            parts = line.split("\t")
+            empty = next((name for name, part in zip(columns, parts) if not part.strip()), None)
+            if len(parts) < len(columns) or empty:
+                got = f"an empty {empty}" if len(parts) >= len(columns) else len(parts)
+                raise DataError(f"{path} line {number}: expected {len(columns)} tab-separated columns {what}, "
+                                f"got {got}. Received: {line[:80]!r}.")
+            if len(rows) == MAX_LINES:
+                raise DataError(f"{path} holds more than {MAX_LINES:,} {what} lines, more than kzoo reads into "
+                                f"memory; train on a sample of it (e.g. `shuf -n {MAX_LINES}`).")
+            rows.append(parts[:len(columns)])
     if len(rows) < 2:
         raise DataError(f"{path} holds {len(rows)} {what} line(s); at least 2 are needed (train and test).")
     return rows
@@ -159,13 +196,28 @@ def _labels(path, raw):
 
 
 def _read_class_folders(folder):
-    names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    texts, labels = [], []
+    names = sorted(p.name for p in _class_folders(folder))
+    texts, labels, total = [], [], 0
     for label, name in enumerate(names):
         for file in sorted((folder / name).glob("*.txt")):
-            texts.append(file.read_text(encoding="utf-8", errors="replace").strip())
+            if len(texts) == MAX_LINES:
+                raise DataError(f"{folder} holds more than {MAX_LINES:,} .txt files, more than kzoo reads into "
+                                f"memory; train on a sample of them.")
+            with file.open("rb") as handle:
+                raw = handle.read(MAX_LINE_BYTES + 1)
+            if len(raw) > MAX_LINE_BYTES:
+                raise DataError(f"{file} is longer than {MAX_LINE_BYTES // 2**10} KB; expected one text of the "
+                                f"class {name!r} per .txt file.")
+            total += len(raw)
+            if total > MAX_TEXT_BYTES:
+                raise DataError(too_large(folder))
+            texts.append(raw.decode("utf-8", errors="replace").strip())
             labels.append(label)
     if len(names) < 2 or len(texts) < 2:
         raise DataError(f"{folder} must hold at least two class subfolders with .txt files "
                         f"(found {len(names)} subfolder(s), {len(texts)} file(s)).")
     return np.array(texts, dtype=object), np.array(labels, dtype="int64"), names
+
+
+def _class_folders(folder):
+    return [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]

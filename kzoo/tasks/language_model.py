@@ -22,6 +22,7 @@ class LanguageModelTask(Task):
 
     name = names.LANGUAGE_MODEL
     monitor = "val_perplexity"
+    file_dataset = "timemachine"
     recipe = {"data": "timemachine", "seq_len": 64, "vocab": "letters", "clipnorm": 1.0, "epochs": 12,
               "batch_size": 32, "lr": 0.005, "schedule": "constant",
               "options": {"units": 256, "num_layers": 1}}

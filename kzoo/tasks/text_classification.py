@@ -23,6 +23,7 @@ from kzoo.tasks.tokens import TokenVocab, pad
 class TextClassificationTask(Task):
     name = names.TEXT_CLASSIFICATION
     monitor = "val_accuracy"
+    file_dataset = "sentiment"
     recipe = {"seq_len": 48, "vocab": "words", "epochs": 4, "batch_size": 32, "lr": 0.003, "schedule": "cosine",
               "clipnorm": 1.0, "options": {"units": 64, "num_layers": 1, "embedding_dim": 64, "dropout": 0.0}}
 

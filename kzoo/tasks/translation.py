@@ -26,6 +26,7 @@ EXAMPLES = ("go .", "i lost .", "he's calm .", "i'm home .")  # d2l section 10.7
 class TranslationTask(Task):
     name = names.TRANSLATION
     monitor = "val_loss"
+    file_dataset = "fra_eng"
     min_count = 5
 
     def __init__(self, source_vocab=None, target_vocab=None, seq_len=16):
