@@ -1,7 +1,8 @@
 """Text datasets: sentence pairs for translation (``fra_eng``) and labelled sentences (``sentiment``).
 
 Both ship inside the package (``embedded/``; see the README there and ``scripts/make_text_data.py``) with a
-fixed held-out split, and both read a user's own files through ``data_dir``:
+fixed held-out split, and both read a user's own files through ``data_dir`` (``kzoo train --data FILE`` of a
+translator or a text classifier comes here):
 
 * ``fra_eng``: a ``source<TAB>target`` file (``.tsv`` or ``.txt``, UTF-8; further columns are ignored);
 * ``sentiment``: a ``text<TAB>label`` file, or a folder of class subfolders holding ``.txt`` files (the layout
@@ -10,7 +11,9 @@ fixed held-out split, and both read a user's own files through ``data_dir``:
 A translation dataset holds object arrays of strings: ``x_*`` the source sentences, ``y_*`` the targets. A
 text-classification dataset holds the texts in ``x_*`` and integer labels in ``y_*``. The held-out split of a
 user's file is fixed too (:func:`held_out`): every pair of a held-out source sentence goes to the test split,
-so no test sentence is ever seen in training, even with another translation.
+so no test sentence is ever seen in training, even with another translation. A user's file is read line by
+line within bounds (:data:`MAX_LINE_BYTES`, :data:`MAX_LINES`, :data:`kzoo.data.text.MAX_TEXT_BYTES`), and a
+line that does not fit is named with the columns it lacks.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from kzoo.data import Dataset
-from kzoo.data.text import MAX_TEXT_BYTES, too_large
+from kzoo.data.text import check_text_size
 from kzoo.errors import DataError
 
 MODEL_CARD = {"task": "translation"}
@@ -58,8 +61,8 @@ SPECS = {
 }
 
 HELD_OUT = {"fra_eng": 0.1, "sentiment": 0.2}
-# a user's file is read line by line within these bounds (and MAX_TEXT_BYTES in all): a sentence, or a
-# document of a class folder, longer than MAX_LINE_BYTES is refused, and so are more than MAX_LINES of them
+# a sentence, or a document of a class folder, longer than MAX_LINE_BYTES is refused, and so are more than
+# MAX_LINES of them: a list of short strings takes some 200 bytes a line
 MAX_LINE_BYTES = 2**20
 MAX_LINES = 2_000_000
 SPLIT_SEED = 0
@@ -140,23 +143,21 @@ def _read_embedded_tsv(name):
 
 def _read_tsv(path, *, what):
     """The rows of a tab-separated file with the columns ``what`` names (``"text<TAB>label"``), further columns
-    ignored, blank lines skipped; bounded by :data:`MAX_LINE_BYTES`, :data:`MAX_LINES` and ``MAX_TEXT_BYTES``."""
+    ignored, blank lines skipped; bounded by :data:`MAX_LINE_BYTES`, :data:`MAX_LINES` and :func:`~kzoo.data.text.check_text_size`."""
     columns = what.split("<TAB>")
     if not path.exists():
         raise DataError(f"No such file: {path}. Expected a UTF-8 {what} file.")
     if path.is_dir():
         raise DataError(f"{path} is a folder; expected a UTF-8 {what} file.")
-    if path.stat().st_size > MAX_TEXT_BYTES:
-        raise DataError(too_large(path))
+    check_text_size(path)
     rows, total = [], 0
     with path.open("rb") as handle:
         for number, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), start=1):
             total += len(raw)
-            if total > MAX_TEXT_BYTES:
-                raise DataError(too_large(path))
+            check_text_size(path, total)
             if len(raw) > MAX_LINE_BYTES:
-                raise DataError(f"{path} line {number} is longer than {MAX_LINE_BYTES // 2**10} KB; expected one "
-                                f"{what} pair per line.")
+                raise DataError(f"{path} line {number} is longer than {MAX_LINE_BYTES:,} bytes; expected one "
+                                f"{what} row per line.")
             if b"\x00" in raw:
                 raise DataError(f"{path} line {number} holds NUL bytes: a binary file, not a UTF-8 {what} file.")
             try:
@@ -206,11 +207,10 @@ def _read_class_folders(folder):
             with file.open("rb") as handle:
                 raw = handle.read(MAX_LINE_BYTES + 1)
             if len(raw) > MAX_LINE_BYTES:
-                raise DataError(f"{file} is longer than {MAX_LINE_BYTES // 2**10} KB; expected one text of the "
+                raise DataError(f"{file} is longer than {MAX_LINE_BYTES:,} bytes; expected one text of the "
                                 f"class {name!r} per .txt file.")
             total += len(raw)
-            if total > MAX_TEXT_BYTES:
-                raise DataError(too_large(folder))
+            check_text_size(folder, total)
             texts.append(raw.decode("utf-8", errors="replace").strip())
             labels.append(label)
     if len(names) < 2 or len(texts) < 2:

@@ -73,19 +73,19 @@ def read_bounded(path: Path) -> bytes:
     Raises:
         DataError: the file is larger.
     """
-    if path.stat().st_size > MAX_TEXT_BYTES:
-        raise DataError(too_large(path))
+    check_text_size(path)
     with path.open("rb") as handle:  # a device or a growing file may read longer than its size said
         raw = handle.read(MAX_TEXT_BYTES + 1)
-    if len(raw) > MAX_TEXT_BYTES:
-        raise DataError(too_large(path))
+    check_text_size(path, len(raw))
     return raw
 
 
-def too_large(path) -> str:
-    """The message of a text file over :data:`MAX_TEXT_BYTES`."""
-    return (f"{path} is larger than {MAX_TEXT_BYTES // 2**20} MB, more text than kzoo reads into memory; train "
-            f"on a sample of it (e.g. `head -c 200M` or `shuf -n 1000000`).")
+def check_text_size(path: Path, size: int | None = None) -> None:
+    """Refuse a text file, or a folder of them, of more than :data:`MAX_TEXT_BYTES`: ``size`` bytes read so far,
+    by default the file's size on disk."""
+    if (path.stat().st_size if size is None else size) > MAX_TEXT_BYTES:
+        raise DataError(f"{path} holds more than {MAX_TEXT_BYTES // 2**20:,} MB of text, more than kzoo reads into "
+                        f"memory; train on a sample of it (e.g. `shuf -n 1000000 FILE`).")
 
 
 def strip_gutenberg(text: str) -> str:
