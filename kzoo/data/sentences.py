@@ -128,11 +128,15 @@ def sentiment(data_dir: str | os.PathLike | None = None) -> Dataset:
 
 def holds_texts(path: str | os.PathLike) -> bool:
     """Whether a path given to a sequence classifier names labelled texts (a file, or a folder whose class
-    subfolders hold ``.txt`` files) rather than a folder of images, which it reads row by row."""
+    subfolders hold ``.txt`` files and no image) rather than a folder of images, which it reads row by row."""
+    from kzoo.data.image_folder import IMAGE_EXTENSIONS
+
     path = Path(os.path.expanduser(os.fspath(path)))
     if not path.is_dir():
         return True
-    return any(next(sub.glob("*.txt"), None) is not None for sub in _class_folders(path))
+    suffixes = {os.path.splitext(entry.name)[1].lower() for sub in _class_folders(path)
+                for entry in os.scandir(sub) if not entry.name.startswith(".")}
+    return ".txt" in suffixes and not suffixes & IMAGE_EXTENSIONS
 
 
 def _read_embedded_tsv(name):

@@ -41,7 +41,7 @@ class TextClassificationTask(Task):
     def prepare(self, dataset, config):
         if dataset.task != names.TEXT_CLASSIFICATION:
             raise DataError(f"A text classifier trains on labelled texts; dataset {dataset.name!r} holds "
-                            f"{dataset.task} data. Use --data sentiment.")
+                            f"{dataset.task} data. Use --data sentiment or --data FILE.tsv (text<TAB>label lines).")
         if config.vocab not in ("words", "chars"):
             raise OptionError(f"A text classifier reads --vocab words or chars. Received: vocab={config.vocab!r}.")
         x_train, y_train = dataset.x_train, np.asarray(dataset.y_train).astype("int64")

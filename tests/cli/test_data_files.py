@@ -115,6 +115,7 @@ def test_the_path_tells_a_sequence_classifier_what_it_trains(tmp_path):
     (tmp_path / "texts" / "pos" / "1.txt").write_text("fine", encoding="utf-8")
     (tmp_path / "images" / "cat").mkdir(parents=True)
     (tmp_path / "images" / "cat" / "1.png").write_bytes(b"")
+    (tmp_path / "images" / "cat" / "notes.txt").write_text("a stray note", encoding="utf-8")
     assert task_name(lstm, data="reviews.tsv") == "text_classification"  # missing: named when it loads
     assert task_name(lstm, data=str(tmp_path / "texts")) == "text_classification"
     assert task_name(lstm, data=str(tmp_path / "images")) == "sequence_classification"  # images read row by row
