@@ -15,7 +15,7 @@ def _model_options(ctx, param, values):
 
 @click.command("train")
 @click.argument("model", required=False, shell_complete=complete_model)
-@click.option("--data", shell_complete=complete_dataset,
+@click.option("--data", metavar="NAME|PATH", shell_complete=complete_dataset,
               help="Dataset name (default: the model's recipe, else the embedded MNIST digits), or a path, read as "
                    "the model trains: a folder of images (PATH/<class>/*.jpg or PATH/train/<class>/, + optional val/, "
                    "test/) for a classifier; a text<TAB>label file (.tsv/.txt) or PATH/<class>/*.txt for a text "

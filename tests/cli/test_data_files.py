@@ -46,6 +46,9 @@ def test_a_text_classifier_trains_on_a_tsv_and_scores_its_held_out_split(cli_run
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["samples"] == held_out and sum(map(sum, report["confusion_matrix"])) == held_out
+    other = _write(tmp_path / "other.tsv", [f"film {i}\t{'pos' if i % 2 else 'neg'}" for i in range(20)])
+    result = cli_runner.invoke(cli, ["evaluate", str(run), "--data", str(other), "--json"])  # read as in training
+    assert result.exit_code == 0 and json.loads(result.output)["samples"] == 4, result.output
     result = cli_runner.invoke(cli, ["predict", str(run), "a superb film."])
     assert result.exit_code == 0 and result.output.split(": ")[1].split()[0] in ("neg", "pos"), result.output
 
@@ -121,3 +124,10 @@ def test_the_path_tells_a_sequence_classifier_what_it_trains(tmp_path):
     assert task_name(lstm, data=str(tmp_path / "images")) == "sequence_classification"  # images read row by row
     assert task_name(lstm, "lm", data="book.txt") == "lm"
     assert task_name(lstm, data="sentiment") == "text_classification"
+
+
+def test_data_completes_dataset_names_then_paths():
+    from kzoo_cli._common import complete_dataset
+
+    assert [item.value for item in complete_dataset(None, None, "senti")] == ["sentiment"]
+    assert [(item.value, item.type) for item in complete_dataset(None, None, "./rev")] == [("./rev", "file")]
