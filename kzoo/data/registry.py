@@ -1,7 +1,9 @@
 """The dataset registry: list, describe and load the datasets of the ``kzoo.datasets`` entry-point group.
 
 Listing and describing read a builder module's ``SPECS`` literal without importing it (see
-:mod:`kzoo.registry`); loading imports the builder, calls it and checks what it returns.
+:mod:`kzoo.registry`); loading imports the builder, calls it and checks what it returns. ``--data PATH`` of a
+text task becomes the dataset whose builder reads that file, with the path as its ``data_dir``
+(:func:`dataset_of_path`), so a run records it as ``--data NAME --data-dir PATH`` would.
 """
 
 from __future__ import annotations

@@ -147,7 +147,8 @@ def _read_embedded_tsv(name):
 
 def _read_tsv(path, *, what):
     """The rows of a tab-separated file with the columns ``what`` names (``"text<TAB>label"``), further columns
-    ignored, blank lines skipped; bounded by :data:`MAX_LINE_BYTES`, :data:`MAX_LINES` and :func:`~kzoo.data.text.check_text_size`."""
+    ignored, blank lines skipped; bounded by :data:`MAX_LINE_BYTES`, :data:`MAX_LINES` and
+    :func:`~kzoo.data.text.check_text_size`."""
     columns = what.split("<TAB>")
     if not path.exists():
         raise DataError(f"No such file: {path}. Expected a UTF-8 {what} file.")

@@ -1,9 +1,9 @@
-"""``kzoo train MODEL --data FILE``: a text classifier and a translator from the user's own TSV files.
+"""``kzoo train MODEL --data FILE``: a text classifier, a translator and a language model from the user's files.
 
 The model tells what the file must hold (``text<TAB>label`` for a sequence classifier, ``source<TAB>target`` for
-a translator, any text for ``--task lm``); the run records the file as ``data_dir`` of the dataset that reads it, so ``kzoo evaluate RUN``
-scores the same held-out split. The runs are tiny (one epoch of a few dozen sentences): the wiring is under
-test, not accuracy.
+a translator, any text for ``--task lm``); the run records the file as ``data_dir`` of the dataset that reads
+it, so ``kzoo evaluate RUN`` scores the same held-out split. The runs are tiny (one epoch of a few dozen
+sentences): the wiring is under test, not accuracy.
 """
 
 import json
