@@ -166,10 +166,12 @@ def _read_tsv(path, *, what):
             if b"\x00" in raw:
                 raise DataError(f"{path} line {number} holds NUL bytes: a binary file, not a UTF-8 {what} file.")
             try:
-                line = raw.decode("utf-8").removeprefix("\ufeff" if number == 1 else "").rstrip("\r\n")
+                line = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as exc:
                 raise DataError(f"{path} line {number} is not UTF-8 text (byte 0x{raw[exc.start]:02x}). Convert it "
                                 f"to UTF-8, e.g. with `iconv -t UTF-8`.") from None
+            if number == 1:
+                line = line.removeprefix("\ufeff")  # the byte-order mark some editors write
             if not line.strip():
                 continue
             parts = line.split("\t")

@@ -59,8 +59,9 @@ def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_
     """Score a run folder or ``.keras`` checkpoint on a dataset's test split (``kzoo evaluate``).
 
     Without ``data``, the dataset recorded in the run's ``config.yaml`` is used; a path is read as the run's
-    task reads ``kzoo train --data PATH`` (images, labelled texts, sentence pairs, a text). A run of another task than
-    classification is scored by its task (perplexity, pair accuracy, BLEU, ...; ``beam`` for the decoders).
+    task reads ``kzoo train --data PATH`` (images, labelled texts, sentence pairs, a text). A run of another
+    task than classification is scored by its task (perplexity, pair accuracy, BLEU, ...; ``beam`` for the
+    decoders).
     """
     from kzoo.backend import set_backend
 
