@@ -16,9 +16,13 @@ def complete_model(ctx, param, incomplete):
 
 
 def complete_dataset(ctx, param, incomplete):
+    """Registered dataset names; where none matches, the shell's files and folders (``--data`` takes a path)."""
+    from click.shell_completion import CompletionItem
+
     from kzoo.registry import datasets
 
-    return [click.shell_completion.CompletionItem(n) for n in datasets.entries() if n.startswith(incomplete)]
+    names = [CompletionItem(n) for n in datasets.entries() if n.startswith(incomplete)]
+    return names or [CompletionItem(incomplete, type="file")]
 
 
 model_argument = click.argument("model", shell_complete=complete_model)

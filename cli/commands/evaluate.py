@@ -7,7 +7,8 @@ from kzoo_cli._common import backend_option, complete_dataset, console, print_js
 
 @click.command("evaluate")
 @click.argument("run_or_checkpoint", type=click.Path())
-@click.option("--data", shell_complete=complete_dataset, help="Dataset (default: the one the run trained on).")
+@click.option("--data", metavar="NAME|PATH", shell_complete=complete_dataset,
+              help="Dataset name, or a path as `kzoo train --data` takes it (default: what the run trained on).")
 @click.option("--data-dir", type=click.Path(), help="Read the dataset's files from DIR.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--limit", type=click.IntRange(min=0), default=0, help="Only the first N test samples.")

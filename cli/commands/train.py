@@ -15,10 +15,14 @@ def _model_options(ctx, param, values):
 
 @click.command("train")
 @click.argument("model", required=False, shell_complete=complete_model)
-@click.option("--data", shell_complete=complete_dataset,
-              help="Dataset name (default: the embedded MNIST digits), or a folder of images: PATH/<class>/*.jpg "
-                   "or PATH/train/<class>/ (+ optional val/, test/).")
-@click.option("--data-dir", type=click.Path(), help="Read the dataset's files from DIR (IDX .gz, .npz, .txt).")
+@click.option("--data", metavar="NAME|PATH", shell_complete=complete_dataset,
+              help="Dataset name (default: the model's recipe, else the embedded MNIST digits), or a path, read as "
+                   "the model trains: a folder of images (PATH/<class>/*.jpg or PATH/train/<class>/, + optional val/, "
+                   "test/) for a classifier; a text<TAB>label file (.tsv/.txt) or PATH/<class>/*.txt for a text "
+                   "classifier (rnn, lstm, gru, bi*); a source<TAB>target file for seq2seq*; a .txt file for --task "
+                   "lm.")
+@click.option("--data-dir", type=click.Path(),
+              help="Read the named dataset's files from DIR or FILE (IDX .gz, .npz, .txt, .tsv).")
 @click.option("--test-split", type=click.FloatRange(0, 1, max_open=True),
               help="Image folder: fraction of each class held out for the test (default 0.1; ignored with test/).")
 @click.option("--image-size", metavar="N|HxW",
@@ -94,7 +98,9 @@ def train_command(model, config_file, resume, as_json, options, **kwargs):
       kzoo train resnet18 --data ~/photos --image-size 64 --cache disk   # ~/photos/<class>/*.jpg
       kzoo train lstm --backend tensorflow -o num_layers=2
       kzoo train lstm --task lm                       # character LM on The Time Machine
-      kzoo train gru --task lm --data-dir book.txt --vocab chars --seq-len 100
+      kzoo train gru --task lm --data book.txt --vocab chars --seq-len 100
+      kzoo train bilstm --data reviews.tsv            # text<TAB>label lines: a text classifier
+      kzoo train seq2seq --data pairs.tsv             # source<TAB>target lines: a translator
       kzoo train siamese --data mnist --data-dir ~/data/mnist
       kzoo train lenet5 -o activation=sigmoid -o pool=avg --loss mse
       kzoo train --resume runs/lenet5-mnist_embedded-1 --epochs 4

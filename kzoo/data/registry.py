@@ -1,7 +1,9 @@
 """The dataset registry: list, describe and load the datasets of the ``kzoo.datasets`` entry-point group.
 
 Listing and describing read a builder module's ``SPECS`` literal without importing it (see
-:mod:`kzoo.registry`); loading imports the builder, calls it and checks what it returns.
+:mod:`kzoo.registry`); loading imports the builder, calls it and checks what it returns. ``--data PATH`` of a
+text task becomes the dataset whose builder reads that file, with the path as its ``data_dir``
+(:func:`dataset_of_path`), so a run records it as ``--data NAME --data-dir PATH`` would.
 """
 
 from __future__ import annotations
@@ -81,3 +83,27 @@ def load_dataset(name: str = DEFAULT_DATASET, data_dir: str | os.PathLike | None
                     setattr(dataset, split, array[:limit])
     validate_dataset(dataset)
     return dataset
+
+
+def dataset_of_path(data, data_dir=None, *, reader=None):
+    """The ``(dataset, data_dir)`` that load ``--data``: a file or folder as the registered dataset ``reader``
+    (the one whose builder reads the user's files for the model's task: ``sentiment``, ``fra_eng``,
+    ``timemachine``) with the absolute path as its ``data_dir``. A registered name, and any path when there is no
+    ``reader`` (an image folder, opened by the classification task), come back as they are.
+
+    Raises:
+        DataError: the path does not exist, or ``data_dir`` names other files as well.
+    """
+    from kzoo.data.image_folder import looks_like_path
+
+    if reader is None or not looks_like_path(data):
+        return data, data_dir
+    path = os.path.abspath(os.path.expanduser(os.fspath(data)))
+    if not os.path.exists(path):
+        raise DataError(f"No such file or folder: {data}. --data takes a registered dataset name (`kzoo datasets`) "
+                        f"or the path of {dataset_info(reader)['data_dir'].split(';')[0]}.")
+    if data_dir is not None:
+        raise DataError(f"--data {data} names the files to read; --data-dir {data_dir} goes with a dataset name "
+                        f"(--data {reader} --data-dir FILE). Pass one of them.")
+    return reader, path
+

@@ -1,7 +1,8 @@
 """Text datasets: sentence pairs for translation (``fra_eng``) and labelled sentences (``sentiment``).
 
 Both ship inside the package (``embedded/``; see the README there and ``scripts/make_text_data.py``) with a
-fixed held-out split, and both read a user's own files through ``data_dir``:
+fixed held-out split, and both read a user's own files through ``data_dir`` (``kzoo train --data FILE`` of a
+translator or a text classifier comes here):
 
 * ``fra_eng``: a ``source<TAB>target`` file (``.tsv`` or ``.txt``, UTF-8; further columns are ignored);
 * ``sentiment``: a ``text<TAB>label`` file, or a folder of class subfolders holding ``.txt`` files (the layout
@@ -10,7 +11,9 @@ fixed held-out split, and both read a user's own files through ``data_dir``:
 A translation dataset holds object arrays of strings: ``x_*`` the source sentences, ``y_*`` the targets. A
 text-classification dataset holds the texts in ``x_*`` and integer labels in ``y_*``. The held-out split of a
 user's file is fixed too (:func:`held_out`): every pair of a held-out source sentence goes to the test split,
-so no test sentence is ever seen in training, even with another translation.
+so no test sentence is ever seen in training, even with another translation. A user's file is read line by
+line within bounds (:data:`MAX_LINE_BYTES`, :data:`MAX_LINES`, :data:`kzoo.data.text.MAX_TEXT_BYTES`), and a
+line that does not fit is named with the columns it lacks.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from kzoo.data import Dataset
+from kzoo.data.text import check_text_size
 from kzoo.errors import DataError
 
 MODEL_CARD = {"task": "translation"}
@@ -57,6 +61,10 @@ SPECS = {
 }
 
 HELD_OUT = {"fra_eng": 0.1, "sentiment": 0.2}
+# a sentence, or a document of a class folder, longer than MAX_LINE_BYTES is refused, and so are more than
+# MAX_LINES of them: a list of short strings takes some 200 bytes a line
+MAX_LINE_BYTES = 2**20
+MAX_LINES = 2_000_000
 SPLIT_SEED = 0
 _PUNCTUATION = set(",.!?")
 
@@ -89,7 +97,7 @@ def fra_eng(data_dir: str | os.PathLike | None = None) -> Dataset:
         target = np.array([r[1] for r in rows], dtype=object)
         test = np.array([r[2] == "test" for r in rows])
     else:
-        rows = _read_tsv(Path(data_dir), columns=2, what="source<TAB>target")
+        rows = _read_tsv(Path(data_dir), what="source<TAB>target")
         source = np.array([preprocess_nmt(r[0]) for r in rows], dtype=object)
         target = np.array([preprocess_nmt(r[1]) for r in rows], dtype=object)
         test = held_out(source, HELD_OUT["fra_eng"])
@@ -110,12 +118,25 @@ def sentiment(data_dir: str | os.PathLike | None = None) -> Dataset:
         if path.is_dir():
             texts, labels, class_names = _read_class_folders(path)
         else:
-            rows = _read_tsv(path, columns=2, what="text<TAB>label")
+            rows = _read_tsv(path, what="text<TAB>label")
             texts = np.array([r[0].strip() for r in rows], dtype=object)
             labels, class_names = _labels(path, [r[1].strip() for r in rows])
         test = held_out(np.arange(len(texts)), HELD_OUT["sentiment"])
     return Dataset("sentiment", x_train=texts[~test], y_train=labels[~test], x_test=texts[test],
                    y_test=labels[test], class_names=list(class_names), task="text_classification")
+
+
+def holds_texts(path: str | os.PathLike) -> bool:
+    """Whether a path given to a sequence classifier names labelled texts (a file, or a folder whose class
+    subfolders hold ``.txt`` files and no image) rather than a folder of images, which it reads row by row."""
+    from kzoo.data.image_folder import IMAGE_EXTENSIONS
+
+    path = Path(os.path.expanduser(os.fspath(path)))
+    if not path.is_dir():
+        return True
+    suffixes = {os.path.splitext(entry.name)[1].lower() for sub in _class_folders(path)
+                for entry in os.scandir(sub) if not entry.name.startswith(".")}
+    return ".txt" in suffixes and not suffixes & IMAGE_EXTENSIONS
 
 
 def _read_embedded_tsv(name):
@@ -124,21 +145,45 @@ def _read_embedded_tsv(name):
     return list(csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
-def _read_tsv(path, *, columns, what):
+def _read_tsv(path, *, what):
+    """The rows of a tab-separated file with the columns ``what`` names (``"text<TAB>label"``), further columns
+    ignored, blank lines skipped; bounded by :data:`MAX_LINE_BYTES`, :data:`MAX_LINES` and
+    :func:`~kzoo.data.text.check_text_size`."""
+    columns = what.split("<TAB>")
     if not path.exists():
         raise DataError(f"No such file: {path}. Expected a UTF-8 {what} file.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text ({exc}).") from None
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.split("\t")
-        if len(parts) < columns or not all(p.strip() for p in parts[:columns]):
-            raise DataError(f"{path}, line {number}: expected {what} (tab-separated). Received: {line[:80]!r}.")
-        rows.append(parts)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; expected a UTF-8 {what} file.")
+    check_text_size(path)
+    rows, total = [], 0
+    with path.open("rb") as handle:
+        for number, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), start=1):
+            total += len(raw)
+            check_text_size(path, total)
+            if len(raw) > MAX_LINE_BYTES:
+                raise DataError(f"{path} line {number} is longer than {MAX_LINE_BYTES:,} bytes; expected one "
+                                f"{what} row per line.")
+            if b"\x00" in raw:
+                raise DataError(f"{path} line {number} holds NUL bytes: a binary file, not a UTF-8 {what} file.")
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path} line {number} is not UTF-8 text (byte 0x{raw[exc.start]:02x}). Convert it "
+                                f"to UTF-8, e.g. with `iconv -t UTF-8`.") from None
+            if number == 1:
+                line = line.removeprefix("\ufeff")  # the byte-order mark some editors write
+            if not line.strip():
+                continue
+            parts = line.split("\t")
+            empty = next((name for name, part in zip(columns, parts) if not part.strip()), None)
+            if len(parts) < len(columns) or empty:
+                got = f"an empty {empty}" if len(parts) >= len(columns) else len(parts)
+                raise DataError(f"{path} line {number}: expected {len(columns)} tab-separated columns {what}, "
+                                f"got {got}. Received: {line[:80]!r}.")
+            if len(rows) == MAX_LINES:
+                raise DataError(f"{path} holds more than {MAX_LINES:,} {what} lines, more than kzoo reads into "
+                                f"memory; train on a sample of it (e.g. `shuf -n {MAX_LINES}`).")
+            rows.append(parts[:len(columns)])
     if len(rows) < 2:
         raise DataError(f"{path} holds {len(rows)} {what} line(s); at least 2 are needed (train and test).")
     return rows
@@ -159,13 +204,27 @@ def _labels(path, raw):
 
 
 def _read_class_folders(folder):
-    names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    texts, labels = [], []
+    names = sorted(p.name for p in _class_folders(folder))
+    texts, labels, total = [], [], 0
     for label, name in enumerate(names):
         for file in sorted((folder / name).glob("*.txt")):
-            texts.append(file.read_text(encoding="utf-8", errors="replace").strip())
+            if len(texts) == MAX_LINES:
+                raise DataError(f"{folder} holds more than {MAX_LINES:,} .txt files, more than kzoo reads into "
+                                f"memory; train on a sample of them.")
+            with file.open("rb") as handle:
+                raw = handle.read(MAX_LINE_BYTES + 1)
+            if len(raw) > MAX_LINE_BYTES:
+                raise DataError(f"{file} is longer than {MAX_LINE_BYTES:,} bytes; expected one text of the "
+                                f"class {name!r} per .txt file.")
+            total += len(raw)
+            check_text_size(folder, total)
+            texts.append(raw.decode("utf-8", errors="replace").strip())
             labels.append(label)
     if len(names) < 2 or len(texts) < 2:
         raise DataError(f"{folder} must hold at least two class subfolders with .txt files "
                         f"(found {len(names)} subfolder(s), {len(texts)} file(s)).")
     return np.array(texts, dtype=object), np.array(labels, dtype="int64"), names
+
+
+def _class_folders(folder):
+    return [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]

@@ -22,9 +22,12 @@ SPECS = {
                        "shipped with kzoo",
         "source": "Project Gutenberg eBook #35, https://www.gutenberg.org/ebooks/35 (header and licence removed)",
         "license": "public domain in the USA",
-        "data_dir": "a UTF-8 .txt file (or a folder with timemachine.txt) to read instead of the embedded text",
+        "data_dir": "a UTF-8 .txt file, or a folder with timemachine.txt; read instead of the embedded text",
     },
 }
+
+# kzoo holds a text whole, several times over (characters, token ids, windows): a larger file is refused
+MAX_TEXT_BYTES = 256 * 2**20
 
 _GUTENBERG_START = re.compile(r"^\*\*\* ?START OF .*$", re.MULTILINE)
 _GUTENBERG_END = re.compile(r"^\*\*\* ?END OF .*$", re.MULTILINE)
@@ -50,7 +53,7 @@ def timemachine(data_dir: str | os.PathLike | None = None) -> Dataset:
         if not path.is_file():
             raise DataError(f"Text file {path} does not exist. Pass a UTF-8 .txt file, or a folder that holds "
                             "timemachine.txt, as data_dir.")
-        source, raw = str(path), path.read_bytes()
+        source, raw = str(path), read_bounded(path)
     if b"\x00" in raw:
         raise DataError(f"{source} is a binary file, not text (it contains NUL bytes). Pass a UTF-8 .txt file.")
     try:
@@ -62,6 +65,27 @@ def timemachine(data_dir: str | os.PathLike | None = None) -> Dataset:
     if not text:
         raise DataError(f"{source} holds no text. Pass a non-empty UTF-8 .txt file.")
     return Dataset("timemachine", task="text", text=text)
+
+
+def read_bounded(path: Path) -> bytes:
+    """The bytes of a text file of at most :data:`MAX_TEXT_BYTES`.
+
+    Raises:
+        DataError: the file is larger.
+    """
+    check_text_size(path)
+    with path.open("rb") as handle:  # a device or a growing file may read longer than its size said
+        raw = handle.read(MAX_TEXT_BYTES + 1)
+    check_text_size(path, len(raw))
+    return raw
+
+
+def check_text_size(path: Path, size: int | None = None) -> None:
+    """Refuse a text file, or a folder of them, of more than :data:`MAX_TEXT_BYTES`: ``size`` bytes read so far,
+    by default the file's size on disk."""
+    if (path.stat().st_size if size is None else size) > MAX_TEXT_BYTES:
+        raise DataError(f"{path} holds more than {MAX_TEXT_BYTES // 2**20:,} MB of text, more than kzoo reads into "
+                        f"memory; train on a sample of it (e.g. `shuf -n 1000000 FILE`).")
 
 
 def strip_gutenberg(text: str) -> str:

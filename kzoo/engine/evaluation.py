@@ -47,8 +47,10 @@ def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_
              beam=1, threads=None):
     """Score a run folder or ``.keras`` checkpoint on a dataset's test split (``kzoo evaluate``).
 
-    Without ``data``, the dataset recorded in the run's ``config.yaml`` is used. A run of another task than
-    classification is scored by its task (perplexity, pair accuracy, BLEU, ...; ``beam`` for the decoders).
+    Without ``data``, the dataset recorded in the run's ``config.yaml`` is used; a path is read as the run's
+    task reads ``kzoo train --data PATH`` (images, labelled texts, sentence pairs, a text). A run of another
+    task than classification is scored by its task (perplexity, pair accuracy, BLEU, ...; ``beam`` for the
+    decoders).
     ``threads``: the backend's intra-op threads (default: :func:`kzoo.backend.choose_threads`).
     """
     from kzoo.backend import set_backend, use_threads
@@ -61,6 +63,11 @@ def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_
         raise CheckpointError(f"No such run folder or checkpoint: {run_or_checkpoint}")
     config = read_run_config(run_dir_of(run_or_checkpoint)) or {}
     data = data or config.get("data")
+    if config.get("task_kind") not in (None, "classification"):  # --data FILE, read as the run's task reads it
+        from kzoo.data.registry import dataset_of_path
+        from kzoo.tasks import task_class
+
+        data, data_dir = dataset_of_path(data, data_dir, reader=task_class(config["task_kind"]).file_dataset)
     folder = _test_folder(run_dir_of(run_or_checkpoint), data, config)
     if folder is not None:
         return _evaluate_folder(run_or_checkpoint, folder, data, trust=trust, batch_size=batch_size, limit=limit)

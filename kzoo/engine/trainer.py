@@ -12,6 +12,7 @@ import dataclasses
 import os
 import platform
 import sys
+from pathlib import Path
 
 from kzoo.engine import config as cfg
 from kzoo.engine import finetune, precision
@@ -142,7 +143,10 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
 
     Args:
         model: registered model name (may come from ``config_file`` or the resumed run instead).
-        data: registered dataset name; default: the model recipe's, else the embedded MNIST.
+        data: registered dataset name, or a path: a folder of images for a classifier; a ``text<TAB>label``
+            file (or a folder of class subfolders of ``.txt`` files) for a text classifier, a
+            ``source<TAB>target`` file for a translator, a ``.txt`` file for a language model. Default: the model
+            recipe's, else the embedded MNIST.
         config_file: YAML with any train option; explicit keyword arguments win.
         resume: a run folder to continue from its last completed epoch (``last``, as ``state.json`` records
             it), optimizer state included; a folder without a completed epoch starts again from epoch 1.
@@ -230,6 +234,7 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     import keras
 
     from kzoo.data import load_dataset, validate_dataset
+    from kzoo.data.registry import dataset_of_path
     from kzoo.engine.archive_guard import check_weights_path
     from kzoo.engine.callbacks import EpochClock, RichProgress, RunCheckpoint, StopOnNaN
     from kzoo.engine.evaluation import plot_curves, write_json
@@ -244,6 +249,9 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     info = model_info(config.model)
     _, _, config.options = resolve_model_options(config.model, config.options or {})
     task = task_for(info, config)
+    given_data = config.data
+    if run_dir is None:  # a resumed run has its files recorded already
+        config.data, config.data_dir = dataset_of_path(config.data, config.data_dir, reader=task.file_dataset)
     seed_everything(config.seed)
     if config.mixed_precision:
         where["dtype_policy"] = precision.use_mixed_policy(backend)
@@ -288,8 +296,8 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     loop = _choose_loop(config, backend, net, plan, notify)
 
     if run_dir is None and primary:
-        run_dir = (claim_output_dir(config.output) if config.output
-                   else claim_run_dir(config.model, folder.name if folder else config.data))
+        run_dir = (claim_output_dir(config.output) if config.output  # --data reviews.tsv: runs/bilstm-reviews-1
+                   else claim_run_dir(config.model, folder.name if folder else Path(given_data).stem))
         config.output = run_dir
     if primary and plan.distributed:
         from kzoo.engine.distributed.launch import record_run_dir
@@ -323,7 +331,8 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
                         f"{initial_epoch} to train further.")
     devices = (f" on {plan.count} {'simulated ' if plan.simulated else ''}devices (global batch "
                f"{config.batch_size})" if plan.distributed else "")
-    console.print(f"Training [bold]{config.model}[/bold] on {config.data} ({n_train:,} samples) with {backend} "
+    source = f"{config.data_dir} (as {config.data})" if config.data_dir else config.data
+    console.print(f"Training [bold]{config.model}[/bold] on {source} ({n_train:,} samples) with {backend} "
                   f"({loop.name} engine){devices} -> {run_dir}", highlight=False)
     if (recorded := prepared.extra.get("data_folder")) and not config.quiet:
         console.print(_cache_line(config.cache, recorded), highlight=False)

@@ -44,7 +44,8 @@ TASKS = {
 
 def task_name(info, task=None, options=None, data=None):
     """The task a run trains: ``--task``, else ``lm`` for ``-o head=lm``, else ``text_classification`` for a
-    sequence classifier given a text-classification dataset, else the model card's ``task``."""
+    sequence classifier given a text-classification dataset (or a file, or a folder of texts), else the model
+    card's ``task``."""
     if task:
         return task
     if (options or {}).get("head") == "lm":
@@ -57,8 +58,12 @@ def task_name(info, task=None, options=None, data=None):
 
 def _dataset_task(data):
     from kzoo.data import dataset_info
+    from kzoo.data.image_folder import looks_like_path
+    from kzoo.data.sentences import holds_texts
     from kzoo.errors import UnknownNameError
 
+    if looks_like_path(data):
+        return names.TEXT_CLASSIFICATION if holds_texts(data) else names.IMAGE_CLASSIFICATION
     try:
         return dataset_info(data).get("task")
     except UnknownNameError:  # reported with its suggestions when the dataset loads

@@ -104,11 +104,15 @@ class Task:
         name: the task name (:data:`kzoo.tasks.names.RUN_TASKS`), recorded as ``task_kind`` in a run's config.
         monitor: the epoch log that picks the best checkpoint (lower is better for losses and perplexity).
         recipe: training defaults this task lays over the model's own recipe (explicit options still win).
+        file_dataset: the registered dataset whose builder reads ``--data FILE`` (or a folder of texts) for this
+            task, given the path as its ``data_dir``; ``None``: ``--data`` names a dataset (or, for a classifier,
+            a folder of images).
     """
 
     name = None
     monitor = "val_loss"
     recipe = {}
+    file_dataset = None
 
     def prepare(self, dataset, config):
         """Turn a loaded :class:`kzoo.data.Dataset` into a :class:`Prepared`."""

@@ -22,6 +22,7 @@ class LanguageModelTask(Task):
 
     name = names.LANGUAGE_MODEL
     monitor = "val_perplexity"
+    file_dataset = "timemachine"
     recipe = {"data": "timemachine", "seq_len": 64, "vocab": "letters", "clipnorm": 1.0, "epochs": 12,
               "batch_size": 32, "lr": 0.005, "schedule": "constant",
               "options": {"units": 256, "num_layers": 1}}
@@ -33,7 +34,7 @@ class LanguageModelTask(Task):
     def prepare(self, dataset, config):
         if dataset.task != "text":
             raise DataError(f"A language model trains on text; dataset {dataset.name!r} holds {dataset.task} "
-                            f"data. Use --data timemachine or --data-dir FILE.txt.")
+                            f"data. Use --data timemachine or --data FILE.txt.")
         if not config.val_split:
             raise OptionError("A language model needs held-out text for its perplexity: val_split must be > 0. "
                               f"Received: val_split={config.val_split!r}.")

@@ -23,6 +23,7 @@ from kzoo.tasks.tokens import TokenVocab, pad
 class TextClassificationTask(Task):
     name = names.TEXT_CLASSIFICATION
     monitor = "val_accuracy"
+    file_dataset = "sentiment"
     recipe = {"seq_len": 48, "vocab": "words", "epochs": 4, "batch_size": 32, "lr": 0.003, "schedule": "cosine",
               "clipnorm": 1.0, "options": {"units": 64, "num_layers": 1, "embedding_dim": 64, "dropout": 0.0}}
 
@@ -40,7 +41,7 @@ class TextClassificationTask(Task):
     def prepare(self, dataset, config):
         if dataset.task != names.TEXT_CLASSIFICATION:
             raise DataError(f"A text classifier trains on labelled texts; dataset {dataset.name!r} holds "
-                            f"{dataset.task} data. Use --data sentiment.")
+                            f"{dataset.task} data. Use --data sentiment or --data FILE.tsv (text<TAB>label lines).")
         if config.vocab not in ("words", "chars"):
             raise OptionError(f"A text classifier reads --vocab words or chars. Received: vocab={config.vocab!r}.")
         x_train, y_train = dataset.x_train, np.asarray(dataset.y_train).astype("int64")

@@ -26,6 +26,7 @@ EXAMPLES = ("go .", "i lost .", "he's calm .", "i'm home .")  # d2l section 10.7
 class TranslationTask(Task):
     name = names.TRANSLATION
     monitor = "val_loss"
+    file_dataset = "fra_eng"
     min_count = 5
 
     def __init__(self, source_vocab=None, target_vocab=None, seq_len=16):
@@ -45,7 +46,7 @@ class TranslationTask(Task):
     def prepare(self, dataset, config):
         if dataset.task != names.TRANSLATION:
             raise DataError(f"A translation model trains on sentence pairs; dataset {dataset.name!r} holds "
-                            f"{dataset.task} data. Use --data fra_eng or --data fra_eng --data-dir PAIRS.tsv.")
+                            f"{dataset.task} data. Use --data fra_eng or --data PAIRS.tsv (source<TAB>target lines).")
         if config.vocab != "words":
             raise OptionError(f"Translation reads word tokens: --vocab words. Received: vocab={config.vocab!r}.")
         self.seq_len = config.seq_len

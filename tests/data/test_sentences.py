@@ -44,8 +44,49 @@ def test_a_users_pair_file_is_preprocessed_and_split_by_source(tmp_path):
     assert not set(data.x_test) & set(data.x_train)
     assert "sentence 3 ." in set(data.x_train) | set(data.x_test)
     path.write_text("only one column\nanother\n", encoding="utf-8")
-    with pytest.raises(DataError, match="line 1: expected source<TAB>target"):
+    with pytest.raises(DataError, match="line 1: expected 2 tab-separated columns source<TAB>target, got 1"):
         load_dataset("fra_eng", data_dir=path)
+    path.write_text("one\ttwo\nthree\t \n", encoding="utf-8")
+    with pytest.raises(DataError, match="line 2: expected 2 tab-separated columns source<TAB>target, got an empty "
+                                        "target"):
+        load_dataset("fra_eng", data_dir=path)
+    with pytest.raises(DataError, match="is a folder; expected a UTF-8 source<TAB>target file"):
+        load_dataset("fra_eng", data_dir=tmp_path)
+
+
+def test_a_users_file_may_start_with_a_bom_and_end_lines_with_crlf(tmp_path):
+    path = tmp_path / "texts.tsv"
+    path.write_bytes("\ufefffine\tpos\r\nawful\tneg\r\n\r\n".encode("utf-8"))
+    data = load_dataset("sentiment", data_dir=path)
+    texts = dict(zip(np.concatenate([data.x_train, data.x_test]), np.concatenate([data.y_train, data.y_test])))
+    assert texts == {"fine": 1, "awful": 0} and data.class_names == ["neg", "pos"]
+
+
+def test_a_users_files_are_read_within_bounds(tmp_path, monkeypatch):
+    from kzoo.data import sentences, text
+
+    monkeypatch.setattr(sentences, "MAX_LINE_BYTES", 32)
+    monkeypatch.setattr(sentences, "MAX_LINES", 4)
+    monkeypatch.setattr(text, "MAX_TEXT_BYTES", 200)
+    path = tmp_path / "texts.tsv"
+    path.write_text("short\tpos\n" + "long " * 10 + "\tneg\n", encoding="utf-8")
+    with pytest.raises(DataError, match="line 2 is longer than 32 bytes"):
+        load_dataset("sentiment", data_dir=path)
+    path.write_text("".join(f"text {i}\tpos\n" for i in range(5)), encoding="utf-8")
+    with pytest.raises(DataError, match="holds more than 4 text<TAB>label lines"):
+        load_dataset("sentiment", data_dir=path)
+    path.write_text("".join(f"t{i}\tpos\n" for i in range(40)), encoding="utf-8")
+    with pytest.raises(DataError, match="more than kzoo reads into memory"):
+        load_dataset("sentiment", data_dir=path)
+    with pytest.raises(DataError, match="more than kzoo reads into memory"):
+        load_dataset("timemachine", data_dir=path)
+    path.write_bytes(b"text\x00\tpos\n")
+    with pytest.raises(DataError, match="line 1 holds NUL bytes"):
+        load_dataset("sentiment", data_dir=path)
+    (tmp_path / "folder" / "neg").mkdir(parents=True)
+    (tmp_path / "folder" / "neg" / "0.txt").write_text("x" * 33, encoding="utf-8")
+    with pytest.raises(DataError, match="0.txt is longer than 32 bytes"):
+        load_dataset("sentiment", data_dir=tmp_path / "folder")
 
 
 def test_held_out_is_fixed_and_takes_whole_groups():
