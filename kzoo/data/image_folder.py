@@ -107,21 +107,6 @@ class ImageFolder:
                 f"input_shape={self.input_shape})")
 
 
-def looks_like_path(data):
-    """Whether ``--data`` names a file or folder rather than a registered dataset: it has a path separator, a
-    ``~``, a leading dot or a file suffix (``reviews.tsv``, even when missing), or it exists (a registered name
-    wins)."""
-    if not isinstance(data, (str, os.PathLike)):
-        return False
-    text = os.fspath(data)
-    if any(c in text for c in "/\\~") or text.startswith("."):
-        return True
-    if not (os.path.splitext(text)[1] or os.path.exists(text)):
-        return False
-    from kzoo.data.registry import list_datasets
-
-    return text not in list_datasets()
-
 
 def parse_image_size(value):
     """``28``, ``"28"``, ``"32x48"`` (height x width) or ``(32, 48)`` -> ``(height, width)``; ``None`` stays."""

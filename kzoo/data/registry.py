@@ -17,6 +17,20 @@ from kzoo.registry import datasets
 DEFAULT_DATASET = "mnist_embedded"
 
 
+def looks_like_path(data):
+    """Whether ``--data`` names a file or folder rather than a registered dataset: it has a path separator, a
+    ``~``, a leading dot or a file suffix (``reviews.tsv``, even when missing), or it exists (a registered name
+    wins)."""
+    if not isinstance(data, (str, os.PathLike)):
+        return False
+    text = os.fspath(data)
+    if any(c in text for c in "/\\~") or text.startswith("."):
+        return True
+    if not (os.path.splitext(text)[1] or os.path.exists(text)):
+        return False
+    return text not in list_datasets()
+
+
 def list_datasets(pattern: str | None = None, *, task: str | None = None) -> list[str]:
     """Names of the registered datasets, optionally filtered by a shell wildcard and a task.
 
@@ -94,8 +108,6 @@ def dataset_of_path(data, data_dir=None, *, reader=None):
     Raises:
         DataError: the path does not exist, or ``data_dir`` names other files as well.
     """
-    from kzoo.data.image_folder import looks_like_path
-
     if reader is None or not looks_like_path(data):
         return data, data_dir
     path = os.path.abspath(os.path.expanduser(os.fspath(data)))

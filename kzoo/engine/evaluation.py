@@ -100,8 +100,9 @@ def evaluate(run_or_checkpoint, *, data=None, data_dir=None, trust=False, batch_
 def _test_folder(run_dir, data, config):
     """The image folder to test on: the run's recorded test files, or the test split of ``--data PATH``."""
     from kzoo.data import image_folder
+    from kzoo.data.registry import looks_like_path
 
-    if data is None or not image_folder.looks_like_path(data):
+    if data is None or not looks_like_path(data):
         return None
     record = image_folder.load_file_lists(run_dir)
     if record is not None and data == config.get("data"):

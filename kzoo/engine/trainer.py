@@ -423,8 +423,9 @@ def _choose_loop(config, backend, net, plan, notify):
 def _open_folder(config, run_dir):
     """The :class:`~kzoo.data.image_folder.ImageFolder` of ``--data PATH`` (a resumed run: its recorded files)."""
     from kzoo.data import image_folder
+    from kzoo.data.registry import looks_like_path
 
-    if not image_folder.looks_like_path(config.data):
+    if not looks_like_path(config.data):
         return None
     record = image_folder.load_file_lists(run_dir) if run_dir else None
     if record is not None:

@@ -87,7 +87,7 @@ def evaluate_exported(path, *, data=None, data_dir=None, batch_size=256, limit=0
     data = data or metadata.get("data")
     if data is None:
         raise DataError(f"{path} does not name the dataset it was trained on; pass --data NAME.")
-    from kzoo.data.image_folder import looks_like_path
+    from kzoo.data.registry import looks_like_path
 
     if looks_like_path(data):  # an image folder: the run's recorded test files, else a seeded split of it
         dataset = _folder_test_set(path, metadata, data, shape, limit)
@@ -171,7 +171,7 @@ def _run_record(path, metadata):
     ``best.onnx`` beside the run's checkpoint); ``split`` is that run's seed and fractions from its config.
     """
     from kzoo.data.image_folder import load_file_lists
-    from kzoo.engine.evaluation import read_run_config
+    from kzoo.engine.runs import read_run_config
 
     for run_dir in dict.fromkeys(filter(None, (metadata.get("run"), os.path.dirname(os.path.abspath(path))))):
         record = load_file_lists(run_dir) if os.path.isdir(run_dir) else None

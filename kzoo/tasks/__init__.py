@@ -58,7 +58,7 @@ def task_name(info, task=None, options=None, data=None):
 
 def _dataset_task(data):
     from kzoo.data import dataset_info
-    from kzoo.data.image_folder import looks_like_path
+    from kzoo.data.registry import looks_like_path
     from kzoo.data.sentences import holds_texts
     from kzoo.errors import UnknownNameError
 
