@@ -18,7 +18,7 @@ def _split(ctx, param, value):
 @click.option("--engines", callback=_split, metavar="E1,E2",
               help="Engines to measure where the backend has them: torch, tf, xla, fit (default: all).")
 @click.option("--precision", type=click.Choice(["float32", "mixed", "both"]), default="both", show_default=True,
-              help="mixed = kzoo train --mixed-precision (float16 on CUDA, bfloat16 on a CPU).")
+              help="mixed = kzoo train --mixed-precision (bfloat16 where the device has it, else float16).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True,
               help="Timed training steps (and inference calls) per configuration.")

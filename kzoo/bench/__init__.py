@@ -129,10 +129,16 @@ def native_torch_available(name, input_shape=None, num_classes=None, options=Non
         return None, [f"{name} has no hand-written PyTorch twin (kzoo/bench/native_torch.py has "
                       f"{', '.join(MODELS)}): no native loop, no ratio"]
     shape = kzoo_input_shape(name)
-    if (input_shape and tuple(input_shape) != shape) or (num_classes and num_classes != 10) or options:
+    twin_options = KZOO_OPTIONS.get(name, {})
+    same_options = not options or _as_text(options) == _as_text(twin_options)  # `-o small_stem=true` is the twin's
+    if (input_shape and tuple(input_shape) != shape) or (num_classes and num_classes != 10) or not same_options:
         return None, [f"the native {name} exists at input {','.join(map(str, shape))}, 10 classes and kzoo's "
-                      f"default options only: no native loop, no ratio"]
-    return {"input_shape": shape, "num_classes": 10, "options": KZOO_OPTIONS.get(name, {})}, []
+                      f"default options (or the twin's own) only: no native loop, no ratio"]
+    return {"input_shape": shape, "num_classes": 10, "options": twin_options}, []
+
+
+def _as_text(options):
+    return {key: str(value).lower() for key, value in options.items()}
 
 
 def _environment(device, backend):
@@ -171,7 +177,7 @@ def bench(model, *, backends=None, engines=None, precisions=None, device="auto",
         backends: backends to measure (default: every installed one); one that is not installed is an error.
         engines: engines to measure where their backend has them (default: all; ``kzoo.bench.ENGINES``).
         precisions: "float32" and/or "mixed" (default both); mixed is ``kzoo.train(mixed_precision=True)``'s
-            policy: float16 on CUDA, bfloat16 on a CPU.
+            policy: bfloat16 where the device computes in it (CPUs, GPUs from Ampere on), else float16.
         device: "auto" (CUDA when visible), "cpu" or "cuda".
         batch_size, steps, warmup: per configuration; ``steps`` timed training steps after ``warmup`` untimed
             ones (the tf engine rounds both up to whole calls), and ``steps`` timed inference calls.
