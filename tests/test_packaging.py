@@ -110,14 +110,14 @@ class Installed:
         self.env.update(PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", KERAS_BACKEND="torch",
                         VIRTUAL_ENV=str(venv))
 
-    def run(self, *args, expect=0):
-        """Run a command in the venv; its stdout (stdout and stderr when a failure is expected)."""
+    def run(self, *args):
+        """Run a command in the venv, outside the source tree; its stdout."""
         done = subprocess.run(list(args), cwd=self.work, env=self.env, capture_output=True, text=True, timeout=600)
-        assert done.returncode == expect, f"{args}: exit {done.returncode}\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
-        return done.stdout if expect == 0 else done.stdout + done.stderr
+        assert done.returncode == 0, f"{args}: exit {done.returncode}\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        return done.stdout
 
-    def kzoo(self, *args, expect=0):
-        return self.run(str(self.venv / "bin" / "kzoo"), *args, expect=expect)
+    def kzoo(self, *args):
+        return self.run(str(self.venv / "bin" / "kzoo"), *args)
 
 
 @pytest.fixture(scope="module")
@@ -188,9 +188,6 @@ def test_installed_wheel_converts_torchvision_weights(installed, torchvision):
     with torch.no_grad():
         expected = reference(torch.from_numpy(((x - mean) / std).transpose(0, 3, 1, 2))).softmax(-1).numpy()
     np.testing.assert_allclose(np.asarray(model.predict(x, verbose=0)), expected, atol=1e-5)
-
-    out = installed.kzoo("build", "resnet18", "--weights", "missing.pth", "--output", "x.keras", expect=2)
-    assert "Error:" in out and "Traceback" not in out
 
 
 @pytest.mark.slow
