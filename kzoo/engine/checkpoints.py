@@ -293,11 +293,15 @@ def _check_plugin_layers(path, config, failures):
 
 
 def load_model(path, *, trust=False, compile=True):
-    """Load a ``.keras`` model or a run folder's best checkpoint, safely.
+    """Load a ``.keras`` model or a run folder's best checkpoint, safely (``kzoo.load_model``).
+
+    The one call a plain Keras program needs for any file kzoo writes, on any backend (README, "Loading kzoo
+    files in your own code"): it registers kzoo's layers and the installed plugins' before Keras reads the file.
 
     Args:
         path: a ``.keras`` file, or a run folder (its ``best.keras`` is used, then ``last.keras``).
         trust: allow unsafe content (lambda layers with Python code). Only for files you trust.
+        compile: also restore the optimizer, loss and metrics the file was compiled with.
     """
     from kzoo.engine.archive_guard import check_keras_file
 
