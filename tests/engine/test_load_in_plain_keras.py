@@ -28,6 +28,7 @@ x = np.load(sys.argv[2])
 np.save(sys.argv[3], keras.ops.convert_to_numpy(model(x, training=False)))
 if getattr(model, "optimizer", None) is not None:  # a compiled file (a checkpoint)
     model.train_on_batch(x, np.zeros(len(x), "int64"))
+keras.saving.load_model(sys.argv[1], compile=False)  # the layers are registered now (README)
 print(keras.backend.backend(), type(getattr(model, "optimizer", None)).__module__, "torch" in sys.modules)
 """
 
