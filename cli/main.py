@@ -6,7 +6,6 @@ import sys
 
 import click
 
-from kzoo import __version__
 from kzoo.errors import KzooError
 
 # command name -> module under kzoo_cli.commands (imported when the command runs, so --help stays fast)
@@ -54,9 +53,12 @@ class KzooGroup(click.Group):
         module = COMMANDS.get(name)
         if module is None:
             return None
+        module_name = f"kzoo_cli.commands.{module}"
         try:
-            mod = importlib.import_module(f"kzoo_cli.commands.{module}")
-        except ModuleNotFoundError:
+            mod = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:  # a module the command needs is missing: say so, not "No such command"
+                raise
             return None
         return getattr(mod, f"{name}_command", None)
 
@@ -83,7 +85,7 @@ class KzooGroup(click.Group):
 
 
 @click.group(cls=KzooGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "-V", "--version", prog_name="kzoo")
+@click.version_option(None, "-V", "--version", package_name="kzoo", prog_name="kzoo")  # the installed distribution
 def cli():
     pass
 

@@ -213,28 +213,66 @@ def write_checkpoint_pair(model, keras_path, weights_path):
     return keras_tmp, weights_tmp
 
 
-def _registered_names(config):
-    """Every ``package>Class`` registered name inside a saved model's config (custom layers, losses, ...)."""
-    found, stack = set(), [config]
+def _saved_config(path, compile):
+    """The model config inside a ``.keras`` archive (without ``compile_config`` unless ``compile``), or ``None``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (KeyError, ValueError, zipfile.BadZipFile):
+        return None  # not readable here: Keras reports the malformed file
+    if not isinstance(config, dict):
+        return None
+    if not compile:
+        config.pop("compile_config", None)
+    return config
+
+
+def _objects(config):
+    """Every serialised object (a dict with ``class_name``) inside a saved model's config."""
+    stack = [config]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            name = item.get("registered_name")
-            if isinstance(name, str) and ">" in name:
-                found.add(name)
+            if "class_name" in item:
+                yield item
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-    return found
 
 
-def _check_plugin_layers(path, failures, compile):
+def _registered_names(config):
+    """Every ``package>Class`` registered name inside a saved model's config (custom layers, losses, ...)."""
+    names = (item.get("registered_name") for item in _objects(config))
+    return {name for name in names if isinstance(name, str) and ">" in name}
+
+
+def _active_backend_classes(config):
+    """``custom_objects`` giving the backend-specific Keras classes a saved file names the active backend's own.
+
+    On torch, ``keras.optimizers.Adam(...)`` builds a ``keras.src.backend.torch.optimizers.torch_adam.Adam``,
+    and Keras records that class in the files it saves. Loaded on tensorflow or jax, such a file imports torch
+    (and fails where it is not installed) and gives the model an optimizer that cannot update its variables.
+    The public ``keras.optimizers`` class of the same name builds the active backend's optimizer.
+    """
+    import keras
+
+    classes = {}
+    for item in _objects(config):
+        module = item.get("module")
+        if isinstance(module, str) and module.startswith("keras.src.backend.") and ".optimizers." in module:
+            public = getattr(keras.optimizers, str(item["class_name"]), None)
+            if isinstance(public, type):
+                classes[item.get("registered_name") or item["class_name"]] = public
+    return classes
+
+
+def _check_plugin_layers(path, config, failures):
     """Raise before Keras does when the file needs custom layers that no installed plugin registered.
 
     Args:
         path: a ``.keras`` file (a zip archive).
+        config: its model config (:func:`_saved_config`).
         failures: what :func:`kzoo.plugins.import_plugin_layers` returned.
-        compile: whether the compile config (loss, metrics) will be deserialised too.
 
     Raises:
         CheckpointError: naming each missing layer, the plugin package and distribution, and what to do.
@@ -243,24 +281,21 @@ def _check_plugin_layers(path, failures, compile):
 
     from kzoo.plugins import explain_missing_layers
 
-    try:
-        with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
-    except (KeyError, ValueError, zipfile.BadZipFile):
-        return  # not readable here: Keras reports the malformed file below
-    if not compile and isinstance(config, dict):
-        config.pop("compile_config", None)
     missing = {n for n in _registered_names(config) if keras.saving.get_registered_object(n) is None}
     if missing:
         raise CheckpointError(f"Cannot load {path}: {explain_missing_layers(missing, failures)}")
 
 
 def load_model(path, *, trust=False, compile=True):
-    """Load a ``.keras`` model or a run folder's best checkpoint, safely.
+    """Load a ``.keras`` model or a run folder's best checkpoint, safely (``kzoo.load_model``).
+
+    The one call a plain Keras program needs for any file kzoo writes, on any backend (README, "Loading kzoo
+    files in your own code"): it registers kzoo's layers and the installed plugins' before Keras reads the file.
 
     Args:
         path: a ``.keras`` file, or a run folder (its ``best.keras`` is used, then ``last.keras``).
         trust: allow unsafe content (lambda layers with Python code). Only for files you trust.
+        compile: also restore the optimizer, loss and metrics the file was compiled with.
     """
     from kzoo.engine.archive_guard import check_keras_file
 
@@ -286,9 +321,13 @@ def load_model(path, *, trust=False, compile=True):
     from kzoo.engine.kernels import accelerate
     from kzoo.plugins import import_plugin_layers
 
-    _check_plugin_layers(path, import_plugin_layers(), compile)
+    config = _saved_config(path, compile)
+    failures = import_plugin_layers()
+    if config is not None:
+        _check_plugin_layers(path, config, failures)
     try:
-        model = keras.saving.load_model(path, safe_mode=not trust, compile=compile)
+        model = keras.saving.load_model(path, safe_mode=not trust, compile=compile,
+                                        custom_objects=_active_backend_classes(config or {}))
     except ValueError as exc:
         message = str(exc)
         if "safe_mode" in message or "lambda" in message.lower():
