@@ -86,7 +86,7 @@ TRAIN_FLAGS = st.fixed_dictionaries({}, optional={
     "--seed": odd_numbers, "--lr": odd_numbers, "--optimizer": st.sampled_from(["sgd", "adam", "x"]),
     "--loss": st.sampled_from(["sparse_cce", "cce", "mse", "contrastive", "x"]),
     "--l2": odd_numbers, "--clipnorm": odd_numbers, "--early-stopping": odd_numbers,
-    "--engine": st.sampled_from(["auto", "fit", "torch", "tf", "x"]),
+    "--engine": st.sampled_from(["auto", "fit", "torch", "tf", "x"]), "--threads": odd_numbers,
 })
 
 
