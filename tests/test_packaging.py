@@ -46,8 +46,8 @@ def distributions(tmp_path_factory):
         ".git", ".venv", "venv", "*.egg-info", "build", "dist", "runs", "__pycache__", ".pytest_cache", ".hypothesis"))
     out = tmp_path_factory.mktemp("dist")
     done = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(source)],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+                          capture_output=True, text=True, cwd=out)  # not the checkout: a build/ folder there
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]  # would shadow the `build` package
     # setuptools frames its deprecations (a dated end of support) and configuration warnings in "!!" lines
     assert "!!" not in done.stdout + done.stderr, done.stdout[-6000:] + done.stderr[-3000:]
     (sdist,) = out.glob("*.tar.gz")
