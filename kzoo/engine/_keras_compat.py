@@ -8,15 +8,34 @@ says which tests cover it.
 import importlib
 
 
-def torch_adam_class():
-    """Keras's torch-backend Adam (``keras.optimizers.Adam`` instances are of this class on torch).
+def torch_adam_classes():
+    """Keras's torch-backend Adam and AdamW (``keras.optimizers.Adam``/``AdamW`` instances are of these classes on
+    torch; AdamW is Adam plus the base optimizer's decoupled weight decay).
 
-    The torch engine's fused Adam replaces exactly this class's update, not a subclass's (AdamW, user
-    subclasses); the public class is its base. Tests: tests/engine/test_fast_loop.py (fused Adam).
+    The torch engine's fused Adam replaces exactly these classes' update, not a subclass's (user subclasses);
+    the public classes are their bases. Tests: tests/engine/test_fast_loop.py, test_torch_cuda_graph.py.
     """
-    from keras.src.backend.torch.optimizers import torch_adam
+    from keras.src.backend.torch.optimizers import torch_adam, torch_adamw
 
-    return torch_adam.Adam
+    return torch_adam.Adam, torch_adamw.AdamW
+
+
+def torch_sgd_class():
+    """Keras's torch-backend SGD, whose update :class:`kzoo.engine.torch_optim.FusedSGD` replaces (not a
+    subclass's). Tests: tests/engine/test_torch_cuda_graph.py (fused SGD)."""
+    from keras.src.backend.torch.optimizers import torch_sgd
+
+    return torch_sgd.SGD
+
+
+def ema_variables(optimizer):
+    """The optimizer's moving averages of the trainable weights (``use_ema``), in ``optimizer.variables`` order
+    of its trainable variables; Keras swaps them only inside ``SwapEMAWeights``/``finalize_variable_values``.
+
+    kzoo swaps them in for validation and the ``best`` checkpoint (kzoo.engine.callbacks.ema_weights_in).
+    Tests: tests/engine/test_recipe.py.
+    """
+    return optimizer._model_variables_moving_average
 
 
 def torch_rnn_module():
