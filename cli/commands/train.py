@@ -38,8 +38,19 @@ def _model_options(ctx, param, values):
 @click.option("--batch-size", type=click.IntRange(min=1), help="Batch size.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate.")
 @click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), help="Optimizer.")
-@click.option("--weight-decay", type=click.FloatRange(min=0), help="Decoupled weight decay.")
-@click.option("--schedule", type=click.Choice(["constant", "cosine", "step"]), help="Learning-rate schedule.")
+@click.option("--weight-decay", type=click.FloatRange(min=0),
+              help="Decoupled weight decay: every step p -= lr x WD x p before the update (adamw: default 0.004).")
+@click.option("--schedule", type=click.Choice(["constant", "cosine", "step"]),
+              help="Learning-rate schedule: constant; cosine (from --lr to 0 over the run, after any warmup); step "
+                   "(x0.1 at 50% and 75% of the steps).")
+@click.option("--warmup-epochs", type=click.FloatRange(min=0), metavar="N",
+              help="Raise the learning rate linearly from 0 to --lr over the first N epochs (counted in steps; "
+                   "fractions allowed), then follow --schedule (constant or cosine).")
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), metavar="EPS",
+              help="Cross-entropy against targets (1 - EPS) x one-hot + EPS / classes (e.g. 0.1).")
+@click.option("--ema", type=click.FloatRange(0, 1, max_open=True), metavar="MOMENTUM",
+              help="Keep an exponential moving average of the weights (e.g. 0.999); validation, best.keras and "
+                   "the final test use it (last.keras keeps the trained weights, to resume).")
 @click.option("--val-split", type=click.FloatRange(0, 1, max_open=True), help="Fraction of training data held out.")
 @click.option("--early-stopping", type=click.IntRange(min=0), metavar="N", help="Stop after N epochs without improvement.")
 @click.option("--seed", type=int, help="Random seed (default 0).")
@@ -103,6 +114,7 @@ def train_command(model, config_file, resume, as_json, options, **kwargs):
       kzoo train seq2seq --data pairs.tsv             # source<TAB>target lines: a translator
       kzoo train siamese --data mnist --data-dir ~/data/mnist
       kzoo train lenet5 -o activation=sigmoid -o pool=avg --loss mse
+      kzoo train resnet18 --schedule cosine --warmup-epochs 2 --label-smoothing 0.1 --ema 0.999 --weight-decay 5e-4
       kzoo train --resume runs/lenet5-mnist_embedded-1 --epochs 4
       kzoo train resnet18 --weights resnet18-f37072fd.pth --num-classes 10 --freeze-backbone --unfreeze-at 3
       kzoo train resnet18 --devices 2 --batch-size 128          # data-parallel (torch: DDP, 2 processes)

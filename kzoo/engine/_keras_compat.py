@@ -28,14 +28,19 @@ def torch_sgd_class():
     return torch_sgd.SGD
 
 
-def ema_variables(optimizer):
-    """The optimizer's moving averages of the trainable weights (``use_ema``), in ``optimizer.variables`` order
-    of its trainable variables; Keras swaps them only inside ``SwapEMAWeights``/``finalize_variable_values``.
+def swap_ema_weights(model):
+    """Exchange ``model``'s trainable weights with its optimizer's moving averages (``use_ema``), on every backend.
 
-    kzoo swaps them in for validation and the ``best`` checkpoint (kzoo.engine.callbacks.ema_weights_in).
-    Tests: tests/engine/test_recipe.py.
+    Keras does this inside ``keras.callbacks.SwapEMAWeights`` (``_swap_variables``: TensorFlow's distribution
+    strategies, LossScaleOptimizer and MultiOptimizer included) and offers no public function. kzoo swaps the
+    averages in around the ``best`` checkpoint (kzoo.engine.callbacks.ema_weights_in). Tests:
+    tests/engine/test_recipe.py.
     """
-    return optimizer._model_variables_moving_average
+    import keras
+
+    swapper = keras.callbacks.SwapEMAWeights()
+    swapper.set_model(model)
+    swapper._swap_variables()
 
 
 def torch_rnn_module():

@@ -1,5 +1,6 @@
-"""Keras callbacks of a training run: progress display, atomic checkpoints, NaN guard."""
+"""Keras callbacks of a training run: progress display, atomic checkpoints, NaN guard, EMA weights."""
 
+import contextlib
 import math
 import time
 
@@ -15,6 +16,36 @@ def start_callbacks(model, callbacks, *, epochs, steps):
     model.stop_training = False
     cbs.on_train_begin()
     return cbs, history
+
+
+def uses_ema(model):
+    """Whether ``model``'s optimizer keeps a moving average of the weights (``--ema``)."""
+    optimizer = getattr(model, "optimizer", None)
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer's
+    return bool(getattr(optimizer, "use_ema", False)) and getattr(optimizer, "built", False)
+
+
+@contextlib.contextmanager
+def ema_weights_in(model):
+    """The optimizer's moving averages of the weights in ``model`` for the ``with`` block, then the trained
+    weights back (the averages keep their values). Nothing happens without ``use_ema``."""
+    if not uses_ema(model):
+        yield
+        return
+    from kzoo.engine._keras_compat import swap_ema_weights
+
+    swap_ema_weights(model)
+    try:
+        yield
+    finally:
+        swap_ema_weights(model)
+
+
+def ema_validation():
+    """The callback that validates with the moving averages of the weights (``--ema``): swapped in at
+    ``on_test_begin``, out at ``on_test_end`` (``fit`` calls them around validation, and so does the torch
+    engine)."""
+    return keras.callbacks.SwapEMAWeights(swap_on_epoch=False)
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -99,7 +130,7 @@ class RichProgress(keras.callbacks.Callback):
 
 
 class RunCheckpoint(keras.callbacks.Callback):
-    """After each good epoch: ``last``, ``best`` on improvement, the ``metrics.csv`` row, then ``state.json``.
+    """After each good epoch: ``last``, ``best`` on improvement (the EMA weights with ``--ema``), the ``metrics.csv`` row, then ``state.json``.
 
     :func:`kzoo.engine.runs.commit_epoch` does the writing (atomic, durable, in an order that survives a kill at
     any point). An epoch whose loss is not finite writes nothing, so the last good checkpoint survives a
@@ -109,6 +140,8 @@ class RunCheckpoint(keras.callbacks.Callback):
     def __init__(self, run_dir, monitor="val_accuracy", mode="max", state=None):
         super().__init__()
         self.run_dir = run_dir
+        # ``best`` holds the moving averages of the weights when the optimizer keeps them (``--ema``): the
+        # weights validation scored; ``last`` the trained weights, from which a resumed run continues
         self.monitor, self.mode = monitor, mode
         self.state = dict(state or {"epochs_done": 0, "best": None, "best_epoch": None})
 
@@ -132,7 +165,9 @@ class RunCheckpoint(keras.callbacks.Callback):
         state = dict(self.state)
         if improved:
             state.update(best=float(value), best_epoch=epoch + 1, monitor=self.monitor)
-        self.state = commit_epoch(self.run_dir, self.model, state, {"epoch": epoch, **logs}, improved)
+        best_weights = (lambda: ema_weights_in(self.model)) if uses_ema(self.model) else None
+        self.state = commit_epoch(self.run_dir, self.model, state, {"epoch": epoch, **logs}, improved,
+                                  best_weights=best_weights)
 
 
 class StopOnNaN(keras.callbacks.Callback):

@@ -28,6 +28,9 @@ class TrainConfig:
     optimizer: str = None
     weight_decay: float = None
     schedule: str = None
+    warmup_epochs: float = None  # linear warmup from 0 to lr over this many epochs (in steps), then the schedule
+    label_smoothing: float = None  # cross-entropy targets mixed with the uniform distribution by this much
+    ema: float = None  # momentum of an exponential moving average of the weights (0: none)
     val_split: float = None
     early_stopping: int = None
     seed: int = None
@@ -63,7 +66,8 @@ class TrainConfig:
 
 DEFAULTS = {
     "data": "mnist_embedded", "epochs": 5, "batch_size": 64, "lr": 1e-3, "optimizer": "adam",
-    "weight_decay": 0.0, "schedule": "constant", "val_split": 0.1, "early_stopping": 0, "seed": 0,
+    "weight_decay": 0.0, "schedule": "constant",
+    "warmup_epochs": 0, "label_smoothing": 0.0, "ema": 0.0, "val_split": 0.1, "early_stopping": 0, "seed": 0,
     "mixed_precision": False, "augment": False, "quiet": False, "loss": "sparse_cce", "l1": 0.0, "l2": 0.0,
     "clipnorm": 0.0, "limit": 0, "engine": "auto", "seq_len": 64, "vocab": "letters", "margin": 1.0,
     "test_split": 0.1, "cache": "auto", "strict_data": False, "freeze_backbone": False, "unfreeze_at": 0,
@@ -136,6 +140,19 @@ def check(config):
         value = getattr(config, name)
         _require(isinstance(value, (int, float)) and 0 <= value < math.inf,
                  f"{name} must be a finite number >= 0. Received: {name}={value!r}.")
+    _require(isinstance(config.warmup_epochs, (int, float)) and not isinstance(config.warmup_epochs, bool)
+             and 0 <= config.warmup_epochs < config.epochs,
+             f"warmup_epochs must be >= 0 and fewer than the epochs ({config.epochs}). "
+             f"Received: warmup_epochs={config.warmup_epochs!r}.")
+    _require(not config.warmup_epochs or config.schedule in ("constant", "cosine"),
+             f"warmup_epochs works with schedule constant or cosine. Received: schedule={config.schedule!r}.")
+    _require(isinstance(config.label_smoothing, (int, float)) and 0 <= config.label_smoothing < 1,
+             f"label_smoothing must be in [0, 1). Received: label_smoothing={config.label_smoothing!r}.")
+    _require(not config.label_smoothing or config.loss in ("sparse_cce", "cce", "bce"),
+             f"label_smoothing applies to the cross-entropy losses (sparse_cce, cce, bce). "
+             f"Received: loss={config.loss!r}.")
+    _require(isinstance(config.ema, (int, float)) and 0 <= config.ema < 1,
+             f"ema must be a momentum in [0, 1) (0: off; 0.999 is usual). Received: ema={config.ema!r}.")
     _require(isinstance(config.early_stopping, int) and config.early_stopping >= 0,
              f"early_stopping must be >= 0 epochs. Received: early_stopping={config.early_stopping!r}.")
     _require(isinstance(config.limit, int) and config.limit >= 0, f"limit must be >= 0. Received: limit={config.limit!r}.")

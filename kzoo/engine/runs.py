@@ -171,10 +171,12 @@ def _link_or_copy(source, path):
     return write_durably(path, write)
 
 
-def commit_epoch(run_dir, model, state, row, improved):
+def commit_epoch(run_dir, model, state, row, improved, best_weights=None):
     """Write the checkpoints and metrics of a completed epoch, then ``state.json``; return the new state.
 
     Args:
+        best_weights: ``None`` (``best`` is a link to ``last``), or a function that returns a context in which
+            ``model`` holds the weights ``best`` records (the moving averages of the weights, ``--ema``).
         state: the committed state before this epoch (not modified).
         row: this epoch's logs with ``epoch`` (from 0) for ``metrics.csv``.
         improved: whether this epoch becomes ``best`` (its ``best``/``best_epoch`` are already in ``state``).
@@ -184,7 +186,13 @@ def commit_epoch(run_dir, model, state, row, improved):
     _replace_slot(run_dir, "last", new)
     checkpoints = dict(state.get("checkpoints") or {})
     checkpoints["last"] = {"epoch": epochs_done, **_digests(run_dir, "last")}
-    if improved:
+    if improved and best_weights is not None:
+        with best_weights():
+            written = write_checkpoint_pair(model, os.path.join(run_dir, "best.keras"),
+                                            os.path.join(run_dir, "best.weights.h5"))
+        _replace_slot(run_dir, "best", written)
+        checkpoints["best"] = {"epoch": epochs_done, **_digests(run_dir, "best")}
+    elif improved:
         copies = [_link_or_copy(os.path.join(run_dir, "last" + kind), os.path.join(run_dir, "best" + kind))
                   for kind in KINDS]
         _replace_slot(run_dir, "best", copies)

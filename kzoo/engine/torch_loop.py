@@ -32,7 +32,7 @@ from kzoo.engine.torch_precision import Precision
 from kzoo.engine.torch_precision import why_not as precision_problem
 
 _LOSSES = {
-    "SparseCategoricalCrossentropy": "sparse_cce", "CategoricalCrossentropy": "cce",
+    "SparseCategoricalCrossentropy": "sparse_cce", "SparseSmoothedCrossentropy": "sparse_cce", "CategoricalCrossentropy": "cce",
     "MeanSquaredError": "mse", "MeanAbsoluteError": "mae", "BinaryCrossentropy": "bce",
 }
 
@@ -123,10 +123,15 @@ class FastTorchLoop:
         forward = graph.forward if replicas == 1 else torch_ddp.wrap(graph, params, torch.device(device))
         precision = Precision(model, device)  # autocast and loss scaling under a mixed dtype policy
 
+        # label smoothing as Keras's cross-entropies apply it: (1 - s) * one_hot + s / classes (torch's is the same)
+        smoothing = float(getattr(loss_object, "label_smoothing", 0.0) or 0.0) if kind in ("sparse_cce", "cce") else 0.0
+
         def compiled_loss(out, logits, yb):
             if kind == "sparse_cce" and logits is not None:
-                return F.cross_entropy(logits, yb)
+                return F.cross_entropy(logits, yb, label_smoothing=smoothing)
             if kind == "cce" and logits is not None:
+                if smoothing:
+                    yb = yb * (1 - smoothing) + smoothing / logits.shape[-1]
                 return -(yb * F.log_softmax(logits, dim=-1)).sum(-1).mean()
             if out is None:
                 out = torch.softmax(logits, dim=-1)
@@ -190,7 +195,10 @@ class FastTorchLoop:
             if validation_data is not None:  # also after a NaN, as fit does (the CSV keeps its columns)
                 validate = lambda: self._validate(val_run, val_totals, validation_data, batch_size,  # noqa: E731
                                                   device)
-                logs.update(validate() if replicas == 1 else torch_ddp.share(validate))
+                cbs.on_test_begin()  # as fit's validation: e.g. the EMA weights swapped in (``--ema``)
+                val_logs = validate() if replicas == 1 else torch_ddp.share(validate)
+                cbs.on_test_end(val_logs)
+                logs.update(val_logs)
             cbs.on_epoch_end(epoch, logs)
             if model.stop_training:
                 break

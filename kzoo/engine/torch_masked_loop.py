@@ -214,7 +214,10 @@ class MaskedTorchLoop:
                 if model.stop_training:
                     break
             if validation_data is not None:
-                logs.update(self._validate(validation_data, batch_size, device, batch_terms))
+                cbs.on_test_begin()  # as fit's validation: e.g. the EMA weights swapped in (``--ema``)
+                val_logs = self._validate(validation_data, batch_size, device, batch_terms)
+                cbs.on_test_end(val_logs)
+                logs.update(val_logs)
             cbs.on_epoch_end(epoch, logs)
             if model.stop_training:
                 break

@@ -62,13 +62,25 @@ def accelerator():
 
 
 def make_optimizer(config, steps_per_epoch, world_size=1):
-    """The optimizer of ``config``; with ``scale_lr``, the learning rate times ``world_size`` (linear scaling)."""
+    """The optimizer of ``config``; with ``scale_lr``, the learning rate times ``world_size`` (linear scaling).
+
+    ``schedule``: constant, cosine (to 0 at the last step) or step (x0.1 at 50% and 75% of the steps);
+    ``warmup_epochs`` (in steps) raises it linearly from 0 to ``lr`` first (Keras's ``CosineDecay`` warmup, so
+    checkpoints hold a built-in, serializable schedule). ``weight_decay``: Keras's decoupled decay
+    (``p -= lr * wd * p`` every step). ``ema``: Keras's moving average of the weights (``use_ema``); the
+    callbacks swap it in for validation and ``best`` (:func:`kzoo.engine.callbacks.ema_weights_in`).
+    """
     import keras
 
     lr = config.lr * world_size if world_size > 1 and config.scale_lr else config.lr
     schedule = lr
     total = max(1, config.epochs * steps_per_epoch)
-    if config.schedule == "cosine":
+    warmup = min(total - 1, round(config.warmup_epochs * steps_per_epoch)) if config.warmup_epochs else 0
+    if warmup:  # alpha=1: a constant lr after the warmup (the cosine factor is (1 - alpha) * cos + alpha)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=total - warmup, warmup_target=lr, warmup_steps=warmup,
+            alpha=0.0 if config.schedule == "cosine" else 1.0)
+    elif config.schedule == "cosine":
         schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=total)
     elif config.schedule == "step":  # x0.1 at 50% and 75% of training
         bounds = [int(total * 0.5), int(total * 0.75)]
@@ -78,6 +90,8 @@ def make_optimizer(config, steps_per_epoch, world_size=1):
         common["clipnorm"] = config.clipnorm
     if config.weight_decay and config.optimizer != "adamw":
         common["weight_decay"] = config.weight_decay
+    if config.ema:
+        common.update(use_ema=True, ema_momentum=config.ema)
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(**common)
     if config.optimizer == "momentum":
@@ -85,6 +99,19 @@ def make_optimizer(config, steps_per_epoch, world_size=1):
     if config.optimizer == "adam":
         return keras.optimizers.Adam(**common)
     return keras.optimizers.AdamW(weight_decay=config.weight_decay or 0.004, **common)
+
+
+def make_loss(task, config):
+    """The task's loss of ``config.loss``, its targets smoothed by ``config.label_smoothing``."""
+    from kzoo.errors import OptionError
+    from kzoo.layers import with_label_smoothing
+
+    try:
+        return with_label_smoothing(task.loss(config.loss), config.label_smoothing)
+    except OptionError:
+        raise
+    except ValueError as error:
+        raise OptionError(f"--label-smoothing with the {task.name} task: {error}") from None
 
 
 def apply_kernel_regularization(model, l1, l2):
@@ -236,7 +263,7 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     from kzoo.data import load_dataset, validate_dataset
     from kzoo.data.registry import dataset_of_path
     from kzoo.engine.archive_guard import check_weights_path
-    from kzoo.engine.callbacks import EpochClock, RichProgress, RunCheckpoint, StopOnNaN
+    from kzoo.engine.callbacks import EpochClock, RichProgress, RunCheckpoint, StopOnNaN, ema_validation
     from kzoo.engine.evaluation import plot_curves, write_json
     from kzoo.engine.forward import inference_forward
     from kzoo.engine.loops import seed_everything
@@ -290,7 +317,7 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     steps = -(-n_train // config.batch_size)
     if getattr(net, "optimizer", None) is None:
         with scope:
-            net.compile(optimizer=make_optimizer(config, steps, plan.count), loss=task.loss(config.loss),
+            net.compile(optimizer=make_optimizer(config, steps, plan.count), loss=make_loss(task, config),
                         metrics=task.metrics(config.loss))
     notify = lambda m: console.print(f"[yellow]{m}[/yellow]")  # noqa: E731
     loop = _choose_loop(config, backend, net, plan, notify)
@@ -319,6 +346,8 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     nan_guard = StopOnNaN()
     # the other workers keep only the callbacks that decide when to stop; their logs are global, so they agree
     callbacks = [EpochClock(n_train), nan_guard, checkpoint] if primary else [nan_guard]
+    if config.ema:  # validation scores the moving averages of the weights, as best.keras records them
+        callbacks.insert(0, ema_validation())
     if config.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss" if has_val else "loss",
                                                        patience=config.early_stopping, restore_best_weights=False))
@@ -343,7 +372,7 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
                     finetune.unfreeze(net)
                     tuned = dataclasses.replace(config, lr=config.lr * finetune.UNFROZEN_LR_FACTOR)
                     with scope:
-                        net.compile(optimizer=make_optimizer(tuned, steps, plan.count), loss=task.loss(config.loss),
+                        net.compile(optimizer=make_optimizer(tuned, steps, plan.count), loss=make_loss(task, config),
                                     metrics=task.metrics(config.loss))
                     loop = _choose_loop(config, backend, net, plan, notify)
                     console.print(f"Epoch {start + 1}: every layer trains from now on, lr {tuned.lr:g}",
