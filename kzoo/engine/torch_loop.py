@@ -166,7 +166,7 @@ class FastTorchLoop:
 
         run_step = CapturedStep(train_step, device, reason=self._capture_reason(
             device, graph, optimizer, replicas, (epochs - initial_epoch) * steps, precision))
-        self.captured = run_step
+        self.captured, self.captured_optimizer = run_step, optimizer
         val_totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss x samples, correct
 
         def val_step(xb, yb):

@@ -100,11 +100,11 @@ def _classifier():
     return keras.Model(inputs, keras.layers.Activation("softmax", dtype="float32", name="predictions")(logits))
 
 
-def _train(loop, model, lr, batch_size, epochs=2):
+def _train(loop, model, lr, batch_size, epochs=2, optimizer=keras.optimizers.Adam, **options):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 6)).astype("float32") * 2, rng.integers(0, 3, 40)
     xv, yv = rng.normal(size=(20, 6)).astype("float32"), rng.integers(0, 3, 20)
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=optimizer(lr, **options), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return loop.run(model, x, y, validation_data=(xv, yv), epochs=epochs, initial_epoch=0, batch_size=batch_size,
                     callbacks=[]).history
 
@@ -196,6 +196,108 @@ def test_the_learning_rate_table_is_the_schedule_and_adam_stays_keras_adam(kind)
     assert int(fused_opt.iterations.numpy()) == int(keras_opt.iterations.numpy()) == 12
 
 
+_SGD_CASES = {
+    "plain": dict(momentum=0.0),
+    "momentum": dict(momentum=0.9),
+    "nesterov+decay": dict(momentum=0.9, nesterov=True, weight_decay=5e-3),
+    "decay+ema+clip": dict(momentum=0.8, weight_decay=1e-2, use_ema=True, ema_momentum=0.9, clipnorm=0.5),
+}
+
+
+def _small():
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Dense(5, name="hidden")(inputs)))
+
+
+def _fused_against_keras(make, fused_class, steps=10):
+    """``steps`` updates of ``fused_class`` and of Keras's own ``apply`` (same start, same gradients, from a
+    resumed ``iterations``, the schedule tabulated as on CUDA); returns both optimizers and both models."""
+    import torch
+
+    from kzoo.engine.torch_optim import KerasApply, optimizer_step
+
+    model_a, model_b = _small(), _small()
+    model_b.set_weights(model_a.get_weights())
+    keras_opt, fused_opt = make(), make()
+    keras_step = KerasApply(keras_opt, model_a.trainable_variables)
+    fused_step = optimizer_step(fused_opt, model_b.trainable_variables)
+    assert type(fused_step) is fused_class
+    keras_opt.build(model_a.trainable_variables)
+    keras_opt.iterations.assign(2)
+    fused_opt.iterations.assign(2)
+    assert fused_step.plan(steps) is None
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        grads = [torch.randn(tuple(v.shape), generator=generator) for v in model_a.trainable_variables]
+        with torch.no_grad():
+            keras_step.apply([g.clone() for g in grads])
+            fused_step.apply([g.clone() for g in grads])
+    assert int(fused_opt.iterations.numpy()) == int(keras_opt.iterations.numpy()) == 2 + steps
+    return keras_opt, fused_opt, model_a, model_b
+
+
+@pytest.mark.parametrize("case", list(_SGD_CASES))
+@pytest.mark.parametrize("schedule", [False, True])
+def test_fused_sgd_is_keras_sgd(case, schedule):
+    """The capturable SGD (lr on the device, iterations incremented there) updates weights, momenta and the
+    weights' moving average as Keras's ``SGD.apply`` does: momentum, Nesterov, decoupled weight decay (Keras
+    decays ``p *= 1 - lr * wd`` before the update), clipnorm, EMA, a schedule."""
+    from kzoo.engine.torch_optim import FusedSGD
+
+    def make():
+        lr = keras.optimizers.schedules.CosineDecay(0.05, 14) if schedule else 0.05
+        return keras.optimizers.SGD(lr, **_SGD_CASES[case])
+
+    keras_opt, fused_opt, model_a, model_b = _fused_against_keras(make, FusedSGD)
+    for wa, wb in zip(model_a.get_weights(), model_b.get_weights()):
+        np.testing.assert_allclose(wb, wa, rtol=0, atol=1e-6)
+    for va, vb in zip(keras_opt.variables, fused_opt.variables):  # momenta and moving averages
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(vb), keras.ops.convert_to_numpy(va), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["adamw", "adam+decay+ema"])
+def test_fused_adamw_is_keras_adamw(kind):
+    """AdamW (and Adam with ``weight_decay`` or an EMA of the weights) run the fused Adam kernel, with Keras's
+    decoupled weight decay and EMA around it."""
+    from kzoo.engine.torch_optim import FusedAdam
+
+    def make():
+        rate = keras.optimizers.schedules.CosineDecay(0.01, 14)
+        if kind == "adamw":
+            return keras.optimizers.AdamW(rate, weight_decay=0.05)
+        return keras.optimizers.Adam(rate, weight_decay=0.05, use_ema=True, ema_momentum=0.9)
+
+    keras_opt, fused_opt, model_a, model_b = _fused_against_keras(make, FusedAdam)
+    for va, vb in zip(keras_opt.variables, fused_opt.variables):  # Keras's alpha is float32, ours float64
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(vb), keras.ops.convert_to_numpy(va), rtol=1e-5,
+                                   atol=1e-6)
+
+
+def test_the_engine_with_fused_sgd_over_static_buffers_trains_as_fit(graphs, monkeypatch):
+    """Nesterov SGD with weight decay and a schedule: the engine's capturable step (static buffers, as the graph
+    replays it) gives ``fit``'s weights and logs; it is not sent to Keras's ``apply`` any more."""
+    from kzoo.engine.loops import FitLoop, seed_everything
+    from kzoo.engine.torch_loop import FastTorchLoop
+    from kzoo.engine.torch_optim import FusedSGD
+
+    options = dict(optimizer=keras.optimizers.SGD, momentum=0.9, nesterov=True, weight_decay=1e-2)
+    seed_everything(0)
+    fitted, buffered = _classifier(), _classifier()
+    buffered.set_weights(fitted.get_weights())
+    fit_history = _train(FitLoop(), fitted, keras.optimizers.schedules.CosineDecay(0.1, 4), batch_size=40,
+                         epochs=4, **options)
+    monkeypatch.setattr(graphs, "default_mode", lambda device: graphs.BUFFERS)
+    loop = FastTorchLoop()
+    buffered_history = _train(loop, buffered, keras.optimizers.schedules.CosineDecay(0.1, 4), batch_size=40,
+                              epochs=4, **options)
+    assert loop.captured.mode == graphs.BUFFERS and loop.captured.reason is None
+    assert isinstance(loop.captured_optimizer, FusedSGD)
+    for a, b in zip(fitted.get_weights(), buffered.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    for key in ("loss", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(buffered_history[key], fit_history[key], rtol=1e-5, atol=1e-6)
+
+
 def test_what_cannot_be_captured_says_why(graphs, monkeypatch):
     from kzoo.engine.torch_graph import compile_graph
     from kzoo.engine.torch_loop import FastTorchLoop
@@ -207,9 +309,9 @@ def test_what_cannot_be_captured_says_why(graphs, monkeypatch):
     noisy = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GaussianNoise(0.1, name="noise")(inputs)))
     assert reason("cpu", compile_graph(noisy)) == "layers run as Keras layers: noise (GaussianNoise)"
     plain = _classifier()
-    plain.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    plain.compile(optimizer=keras.optimizers.RMSprop(0.1), loss="sparse_categorical_crossentropy")
     graph = compile_graph(plain)
-    assert "SGD optimizer" in reason("cpu", graph, optimizer_step(plain.optimizer, plain.trainable_variables))
+    assert "RMSprop optimizer" in reason("cpu", graph, optimizer_step(plain.optimizer, plain.trainable_variables))
     assert reason("cpu", graph, replicas=2) == "data-parallel steps (DDP) are not captured"
     assert reason("cpu", graph) is None
     monkeypatch.setattr(graphs, "default_mode", lambda device: graphs.DIRECT)
