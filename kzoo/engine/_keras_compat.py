@@ -34,7 +34,7 @@ def swap_ema_weights(model):
     Keras does this inside ``keras.callbacks.SwapEMAWeights`` (``_swap_variables``: TensorFlow's distribution
     strategies, LossScaleOptimizer and MultiOptimizer included) and offers no public function. kzoo swaps the
     averages in around the ``best`` checkpoint (kzoo.engine.callbacks.ema_weights_in). Tests:
-    tests/engine/test_recipe.py.
+    tests/engine/test_training_options.py.
     """
     import keras
 
