@@ -27,7 +27,7 @@ from kzoo.engine.callbacks import start_callbacks
 from kzoo.engine.torch_cuda_graph import CapturedStep
 from kzoo.engine.torch_feed import DeviceBatches, streamed
 from kzoo.engine.torch_graph import compile_graph, restride
-from kzoo.engine.torch_optim import FusedAdam, descend, optimizer_step
+from kzoo.engine.torch_optim import KerasApply, descend, optimizer_step
 from kzoo.engine.torch_precision import Precision
 from kzoo.engine.torch_precision import why_not as precision_problem
 
@@ -115,7 +115,7 @@ class FastTorchLoop:
         params = [v.value for v in trainable]  # the Parameters themselves: Keras assigns in place (copy_)
         regularized = [v for v in trainable if getattr(v, "regularizer", None) is not None]
         optimizer = optimizer_step(model.optimizer, trainable)
-        if isinstance(optimizer, FusedAdam):
+        if not isinstance(optimizer, KerasApply):
             slots = optimizer.slots
             for kernel in graph.conv_kernels:
                 if kernel.trainable:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from kzoo.engine.callbacks import start_callbacks
 from kzoo.engine import torch_cuda_graph
 from kzoo.engine.torch_graph import native_layer, restride
-from kzoo.engine.torch_optim import FusedAdam, descend, optimizer_step
+from kzoo.engine.torch_optim import KerasApply, descend, optimizer_step
 from kzoo.engine.torch_precision import Precision
 from kzoo.engine.torch_precision import why_not as precision_problem
 
@@ -161,7 +161,7 @@ class MaskedTorchLoop:
     def _train(self, model, optimizer, params, image_layers, forward, dense, feed, validation_data, epochs,
                initial_epoch, batch_size, callbacks, device):
         ignore = model.loss.ignore_class
-        if isinstance(optimizer, FusedAdam):  # conv kernels in torch's OIHW memory order: no weight copies
+        if not isinstance(optimizer, KerasApply):  # conv kernels in torch's OIHW memory order: no weight copies
             for layer in image_layers:
                 if type(layer) is keras.layers.Conv2D and layer.kernel.trainable:
                     restride(layer.kernel, optimizer.slots(layer.kernel))

@@ -61,6 +61,15 @@ class _DeviceStep:
             averages = optimizer._model_variables_moving_average
             self.averages = [(v.value, averages[index(v)].value) for v in variables]
 
+    def _average_of(self, variable):
+        if not self.optimizer.use_ema:
+            return ()
+        return (self.optimizer._model_variables_moving_average[self.optimizer._get_variable_index(variable)],)
+
+    def slots(self, variable):
+        """The optimizer variables of ``variable`` (``restride`` gives them its memory order)."""
+        return self._average_of(variable)
+
     def plan(self, steps):
         """Prepare ``steps`` steps from the current ``iterations`` for capture; ``None``, or why they cannot be.
 
@@ -167,7 +176,7 @@ class FusedAdam(_DeviceStep):
 
     def slots(self, variable):
         index = self.optimizer._get_variable_index(variable)
-        return self.optimizer._momentums[index], self.optimizer._velocities[index]
+        return (self.optimizer._momentums[index], self.optimizer._velocities[index], *self._average_of(variable))
 
     def apply(self, grads):
         opt = self.optimizer
@@ -214,6 +223,10 @@ class FusedSGD(_DeviceStep):
         index = optimizer._get_variable_index
         self.momentum = float(optimizer.momentum)
         self.m = [optimizer.momentums[index(v)].value for v in variables] if self.momentum else []
+
+    def slots(self, variable):
+        momentum = (self.optimizer.momentums[self.optimizer._get_variable_index(variable)],) if self.momentum else ()
+        return momentum + self._average_of(variable)
 
     def apply(self, grads):
         lr = self._learning_rate()

@@ -168,3 +168,43 @@ def test_options_are_checked_and_on_the_command_line():
     shown = CliRunner().invoke(cli, ["train", "--help"]).output
     for flag in ("--label-smoothing", "--ema", "--warmup-epochs", "--weight-decay", "--schedule"):
         assert flag in shown
+
+
+@torch_only
+@pytest.mark.parametrize("optimizer", ["momentum", "adamw"])
+def test_the_torch_engine_trains_a_conv_net_with_every_option_as_fit(optimizer):
+    """Warmup + cosine, weight decay, EMA, label smoothing, on a conv net (kernels and their slots, moving
+    averages included, in torch's memory order): the fused step gives ``fit``'s weights and averages."""
+    from kzoo.engine.loops import FitLoop, seed_everything
+    from kzoo.engine.torch_loop import FastTorchLoop
+    from kzoo.engine.torch_optim import KerasApply
+    from kzoo.engine.trainer import make_optimizer
+    from kzoo.layers import with_label_smoothing
+
+    config = cfg.resolve({"model": "lenet5", "lr": 0.05, "epochs": 6, "warmup_epochs": 2, "schedule": "cosine",
+                          "weight_decay": 1e-2, "ema": 0.8, "optimizer": optimizer})
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(24, 6, 6, 1)).astype("float32"), rng.integers(0, 3, 24)
+
+    def net():
+        inputs = keras.Input((6, 6, 1))
+        x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+        logits = keras.layers.Dense(3, name="logits")(keras.layers.Flatten()(x))
+        model = keras.Model(inputs, keras.layers.Activation("softmax", dtype="float32")(logits))
+        model.compile(optimizer=make_optimizer(config, steps_per_epoch=1),
+                      loss=with_label_smoothing(keras.losses.SparseCategoricalCrossentropy(), 0.1))
+        return model
+
+    seed_everything(0)
+    fitted, engine = net(), net()
+    engine.set_weights(fitted.get_weights())
+    start = [keras.ops.convert_to_numpy(v) for v in fitted.trainable_variables]
+    fast = FastTorchLoop()
+    for loop, model in ((FitLoop(), fitted), (fast, engine)):  # one full batch an epoch: no shuffle to match
+        loop.run(model, x, y, validation_data=None, epochs=6, initial_epoch=0, batch_size=24, callbacks=[])
+    assert not isinstance(fast.captured_optimizer, KerasApply)
+    # fit ends with ``finalize_variable_values``: the weights become the averages; the torch engine keeps both
+    averages = [keras.ops.convert_to_numpy(v) for v in engine.optimizer._model_variables_moving_average]
+    for a, b, s in zip(fitted.get_weights(), averages, start):
+        assert not np.allclose(b, s)
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
