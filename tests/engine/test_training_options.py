@@ -208,3 +208,20 @@ def test_the_torch_engine_trains_a_conv_net_with_every_option_as_fit(optimizer):
     for a, b, s in zip(fitted.get_weights(), averages, start):
         assert not np.allclose(b, s)
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_every_option_from_a_yaml_file_end_to_end(tmp_path):
+    """The YAML keys reach the run (recorded in its config.yaml); best holds the averaged weights."""
+    import yaml
+
+    import kzoo
+
+    config = tmp_path / "recipe.yaml"
+    config.write_text("model: mlp\nepochs: 2\nbatch_size: 100\nlimit: 300\nquiet: true\noptimizer: momentum\n"
+                      "lr: 0.05\nschedule: cosine\nwarmup_epochs: 1\nweight_decay: 0.0005\nlabel_smoothing: 0.1\n"
+                      "ema: 0.9\noptions:\n  hidden_sizes: [16]\n")
+    result = kzoo.train(config_file=str(config), output=str(tmp_path / "run"))
+    stored = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert (stored["warmup_epochs"], stored["label_smoothing"], stored["ema"], stored["weight_decay"]) == (
+        1, 0.1, 0.9, 0.0005)
+    assert result["epochs_done"] == 2 and (tmp_path / "run" / "best.keras").exists()
