@@ -87,6 +87,9 @@ TRAIN_FLAGS = st.fixed_dictionaries({}, optional={
     "--loss": st.sampled_from(["sparse_cce", "cce", "mse", "contrastive", "x"]),
     "--l2": odd_numbers, "--clipnorm": odd_numbers, "--early-stopping": odd_numbers,
     "--engine": st.sampled_from(["auto", "fit", "torch", "tf", "x"]), "--threads": odd_numbers,
+    "--schedule": st.sampled_from(["constant", "cosine", "step", "x"]), "--warmup-epochs": odd_numbers,
+    "--label-smoothing": odd_numbers, "--ema": st.sampled_from(["0", "0.5", "0.999", "1", "-0.1", "nan", "x"]),
+    "--weight-decay": odd_numbers,
 })
 
 
