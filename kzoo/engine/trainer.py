@@ -178,7 +178,10 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
         resume: a run folder to continue from its last completed epoch (``last``, as ``state.json`` records
             it), optimizer state included; a folder without a completed epoch starts again from epoch 1.
         **kwargs: any :class:`kzoo.engine.config.TrainConfig` field (epochs, batch_size, lr, optimizer, ...);
-            ``options`` holds model options.
+            ``options`` holds model options. The recipe's regularisers and schedule: ``weight_decay`` (Keras's
+            decoupled decay), ``schedule`` (constant, cosine, step), ``warmup_epochs`` (linear from 0 to ``lr``
+            first), ``label_smoothing`` (cross-entropy losses), ``ema`` (a moving average of the weights, used
+            by validation, ``best`` and the final test); see :func:`make_optimizer` and :func:`make_loss`.
 
     Raises:
         TrainingInterrupted: on Ctrl-C, after saving ``interrupted.*`` (``last`` stays the last completed epoch).
