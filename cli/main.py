@@ -23,6 +23,7 @@ COMMANDS = {
     "plugins": "plugins",
     "export": "export",
     "bench": "bench",
+    "runs": "runs",
 }
 
 HELP = """kzoo: the classic CNNs and RNNs in Keras 3, on torch, TensorFlow or JAX.
@@ -34,6 +35,7 @@ Examples:
   kzoo summary alexnet --input-shape 227,227,3
   kzoo train lenet5 --epochs 2
   kzoo evaluate runs/lenet5-mnist_embedded-1
+  kzoo runs
   kzoo bench lenet5
 """
 
