@@ -168,5 +168,5 @@ def _duration(row):
 
 
 def _short(value, width=48):
-    text = "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+    text = "-" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
     return text if len(text) <= width else text[: width - 3] + "..."

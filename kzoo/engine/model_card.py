@@ -167,7 +167,7 @@ def append_export(run_dir, result):
     text = text.replace(placeholder, "")
     agreement = result.get("top1_agreement")
     rule = (f"top-1 agreement >= {100 * result['min_agreement']:g}% ({result['quantize']})" if result.get("quantize")
-            else f"max |diff| <= {result.get('tolerance')}")
+            else f"max abs diff <= {result.get('tolerance')}")
     entry = [f"### {result['format']}: `{result['path']}`", "",
              f"Exported {_iso_now()} from `{os.path.basename(result.get('source', ''))}` and verified in its own "
              f"runtime against the Keras model: {'passed' if result.get('ok') else 'FAILED'}.", "",
@@ -176,18 +176,23 @@ def append_export(run_dir, result):
              f"| top-1 agreement | {'-' if agreement is None else f'{100 * agreement:.2f}%'} |",
              f"| samples | {result.get('samples')} |",
              f"| rule | {rule} |",
-             f"| verified on | {result.get('verification_data') or '-'} |"]
+             f"| verified on | {_cell(result.get('verification_data') or '-')} |"]
     calibrated = ((result.get("metadata") or {}).get("quantization") or {}).get("calibration_data")
     if calibrated:
-        entry.append(f"| calibrated on | {calibrated} |")
+        entry.append(f"| calibrated on | {_cell(calibrated)} |")
     atomic_write_text(path, text.rstrip("\n") + "\n\n" + "\n".join(entry) + "\n")
     return path
 
 
 def _section(title, rows):
     lines = [f"## {title}", "", "| | |", "|---|---|"]
-    lines += [f"| {name} | {value} |" for name, value in rows if value is not None]
+    lines += [f"| {name} | {_cell(value)} |" for name, value in rows if value is not None]
     return lines + [""]
+
+
+def _cell(value):
+    """A value that cannot end its Markdown table cell early."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _recipe_options(config):

@@ -72,8 +72,8 @@ def _describe(path, row):
         raise _Broken("not a kzoo run folder (no config.yaml)")
     try:
         config = read_run_config(path)
-    except Exception as exc:  # yaml's errors, undecodable bytes
-        raise _Broken(f"config.yaml cannot be read: {first_line(exc)}") from None
+    except Exception as exc:  # yaml's errors (several lines: what, where), undecodable bytes
+        raise _Broken(f"config.yaml cannot be read: {' '.join(str(exc).split())[:160]}") from None
     if config is None:  # claimed, and nothing written yet
         if live:
             row.update(status="running", reason=f"starting ({_who(record)})")
@@ -320,6 +320,7 @@ def _plot_overlaid(curves, labels, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     names = list(dict.fromkeys(k.removeprefix("val_") for rows in curves for row in rows[:1] for k in row
                                if k not in _NOT_CURVES))
@@ -335,6 +336,7 @@ def _plot_overlaid(curves, labels, path):
                     ax.plot(epochs, [float("nan") if v is None else v for v in values], style, marker="o",
                             markersize=3, color=colours[i % len(colours)], label=label + suffix)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_title(f"{name} (validation dashed)")
         ax.grid(alpha=0.3)
     handles, legend = axes[0][0].get_legend_handles_labels()
