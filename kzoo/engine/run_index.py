@@ -7,8 +7,9 @@
 A run's status is read, never guessed:
 
 - ``running``: a live process holds the lock on the run's ``process.json`` (:mod:`kzoo.engine.run_process`);
-- ``finished``: ``metrics.json`` (the final test evaluation) covers every epoch ``state.json`` commits;
-- ``failed``: the training process recorded an error (a diverged loss, an out-of-memory error, ...);
+- ``finished``: the latest training session ended well, and ``metrics.json`` (the final test evaluation) covers
+  every epoch ``state.json`` commits;
+- ``failed``: the latest session recorded an error (a diverged loss, an out-of-memory error, ...);
 - ``interrupted``: Ctrl-C (``state.json`` or the process record says so), or the process that held the lock is
   gone without a word (killed, crashed, the machine went down);
 - ``unknown``: not finished, and nothing says whether it still runs (a folder trained by a kzoo older than the
@@ -103,24 +104,28 @@ def _describe(path, row):
 
 
 def _status(state, report, record, live):
+    """The process record speaks for the latest session; without one (an older kzoo), the files alone."""
     done = state["epochs_done"]
     outcome = (record or {}).get("outcome")
+    covered = report is not None and report.get("epochs_done", done) == done
     if live:
         return "running", f"{_who(record)}, epoch {done + 1}"
-    if report is not None and report.get("epochs_done", done) == done:
-        return "finished", None
     if outcome == "failed":
         return "failed", record.get("reason") or "the training process recorded an error"
-    if state.get("interrupted") or outcome == "interrupted":
+    if outcome == "interrupted" or (state.get("interrupted") and outcome != "finished"):
         during = (state.get("interrupted") or {}).get("during_epoch", done + 1)
         return "interrupted", f"Ctrl-C during epoch {during}; kzoo train --resume continues from epoch {done}"
-    if record is not None and outcome is None:
+    if outcome == "finished" or (record is None and covered):
+        if not covered:
+            raise _Broken("process.json says training finished, but metrics.json does not cover its "
+                          f"{done} epochs")
+        return "finished", None
+    if record is not None:
         if live is None:
             return "unknown", f"{_who(record)} left no outcome; whether it runs cannot be told on this system"
         return "interrupted", f"{_who(record)} stopped without finishing (killed or crashed) after epoch {done}"
-    if outcome == "finished":
-        raise _Broken("process.json says training finished, but metrics.json is missing")
-    return "unknown", "not finished, and no process record says whether it still runs (an older kzoo trained it)"
+    return "unknown", ("not finished, and no process record says whether it runs (an older kzoo trained it, or "
+                       "it is starting)")
 
 
 def _who(record):

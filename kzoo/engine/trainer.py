@@ -306,10 +306,6 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
 
         record_run_dir(run_dir)
     where["run_dir"] = run_dir
-    if primary:  # process.json: locked while this process trains the folder (kzoo runs: running)
-        from kzoo.engine.run_process import hold_run
-
-        where["process"] = hold_run(run_dir)
     if folder is not None and primary:
         from kzoo.data.image_folder import write_file_lists
 
@@ -335,6 +331,10 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     if initial_epoch >= config.epochs:
         raise KzooError(f"{run_dir} already trained {initial_epoch} epochs; pass --epochs N with N > "
                         f"{initial_epoch} to train further.")
+    if primary:  # process.json: locked while this process trains the folder (kzoo runs: running)
+        from kzoo.engine.run_process import hold_run
+
+        where["process"] = hold_run(run_dir)
     devices = (f" on {plan.count} {'simulated ' if plan.simulated else ''}devices (global batch "
                f"{config.batch_size})" if plan.distributed else "")
     source = f"{config.data_dir} (as {config.data})" if config.data_dir else config.data
