@@ -163,7 +163,8 @@ def _duration(row):
     seconds = row["wall_s"] if row["wall_s"] is not None else row["train_s"]
     if seconds is None:
         return "-"
-    text = f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f}m" if seconds < 7200 else f"{seconds / 3600:.1f}h"
+    text = (f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f}m" if seconds < 7200
+            else f"{seconds / 3600:.1f}h")
     return text if row["wall_s"] is not None else f"{text}*"  # *: epochs only (no process record)
 
 

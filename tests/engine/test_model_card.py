@@ -2,10 +2,10 @@
 
 import json
 import os
+import pathlib
 import shutil
 
 import numpy as np
-import pytest
 import yaml
 
 from kzoo.data.dataset import Dataset
@@ -20,7 +20,7 @@ def _records(folder):
 def test_the_card_says_what_the_run_records(finished_run):
     import kzoo
 
-    folder = __import__("pathlib").Path(finished_run["run_dir"])
+    folder = pathlib.Path(finished_run["run_dir"])
     card = (folder / CARD).read_text()
     config, metrics, state = _records(folder)
     params = kzoo.load_model(str(folder / "best.keras"), compile=False).count_params()
