@@ -69,15 +69,16 @@ def list_runs_command(folder, sort, reverse, model, data, statuses, backend, as_
 
     best, test = _shared(rows, "monitor"), _shared(rows, "test_metric")
     table = Table(box=None, header_style="bold", pad_edge=False, collapse_padding=True)
-    for column in ("run", "status", "model", "data", "backend", "epochs", f"best {best}".strip(),
-                   f"test {test}".strip(), "wall", "date"):
-        table.add_column(column, justify="right" if column in ("epochs", "wall") else "left")
+    for column in ("run", "status", "model", "data", "backend", "epochs", f"best\n{best}".strip(),
+                   f"test\n{test}".strip(), "wall", "date"):
+        table.add_column(column, justify="right" if column in ("epochs", "wall") else "left",
+                         no_wrap=column != "run", overflow="fold" if column == "run" else "ellipsis")
     for row in rows:
         table.add_row(escape(row["name"]), _coloured(row["status"]), escape(row["model"] or "-"),
                       escape(row["data"] or "-"), escape(_where(row)), _epochs(row),
                       _metric(row["monitor"], row["best"], best), _metric(row["test_metric"], row["test"], test),
                       _duration(row), (row["date"] or "-")[5:16].replace("T", " "))
-    out = console()
+    out = _wide_console()
     out.print(table)
     for row in rows:  # why a run is not finished, under the table where a long reason can wrap
         if row["reason"]:
@@ -125,6 +126,15 @@ def compare_runs_command(runs, png, no_png, as_json):
         click.echo(f"curves: {result['png']}")
 
 
+def _wide_console():
+    """The terminal's width; piped, wide enough that a line is a run (``kzoo runs | grep``)."""
+    import sys
+
+    from rich.console import Console
+
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+
+
 def _coloured(status):
     colour = {"running": "cyan", "finished": "green", "interrupted": "yellow", "failed": "red",
               "broken": "red", "unknown": "dim"}[status]
@@ -137,6 +147,11 @@ def _epochs(row):
     return f"{row['epochs_done']}/{row['epochs'] if row['epochs'] is not None else '?'}"
 
 
+# metric names in a cell, where runs of several tasks share a column
+_SHORT = {"accuracy": "acc", "val_accuracy": "val_acc", "perplexity": "ppl", "val_perplexity": "val_ppl",
+          "pair_accuracy": "pair_acc", "val_pair_accuracy": "val_pair_acc", "exact_match": "exact"}
+
+
 def _shared(rows, key):
     """The metric name every run with a value has (shown once, in the header), else ``""`` (shown per run)."""
     names = {row[key] for row in rows if row[key] is not None}
@@ -147,7 +162,7 @@ def _metric(name, value, shared):
     if value is None:
         return "-"
     text = f"{value:.4f}" if isinstance(value, float) else str(value)
-    return text if name == shared else f"{name} {text}"
+    return text if name == shared else f"{_SHORT.get(name, name)} {text}"
 
 
 def _where(row):

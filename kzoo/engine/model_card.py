@@ -65,16 +65,19 @@ def data_digest(dataset):
 
 
 def _count(x):
-    """Examples in one split as the trainer holds it: arrays, several input arrays, or streamed batches."""
+    """Examples in one split as the trainer holds it (arrays, several input arrays, streamed batches), or the
+    tokens of a token stream (a language model's training text)."""
     if x is None:
         return None
     if hasattr(x, "samples"):
-        return int(x.samples)
+        return f"{int(x.samples):,}"
     if isinstance(x, dict):
         x = next(iter(x.values()), None)
     elif isinstance(x, (list, tuple)) and x and hasattr(x[0], "shape"):
         x = x[0]
-    return int(x.shape[0]) if hasattr(x, "shape") else None
+    if not hasattr(x, "shape") or not len(x.shape):
+        return None
+    return f"{int(x.shape[0]):,}" + (" tokens" if len(x.shape) == 1 and x.dtype.kind in "iu" else "")
 
 
 def write_model_card(run_dir, model, dataset, prepared):
@@ -109,7 +112,7 @@ def write_model_card(run_dir, model, dataset, prepared):
         ("image folder", f"`{folder['root']}` ({folder.get('layout')} layout, {folder.get('skipped_images', 0)} "
                          f"unreadable images skipped); file lists in `data_files.json`" if folder else None),
         ("sha256", f"`{sha}` ({covers})"),
-        ("split", ", ".join(f"{name} {n:,}" for name, n in zip(("train", "validation", "test"), counts.values())
+        ("split", ", ".join(f"{name} {n}" for name, n in zip(("train", "validation", "test"), counts.values())
                             if n is not None)
          + f" (val_split {config.get('val_split')}, test_split {config.get('test_split')}, seed {config.get('seed')}"
          + (f", --limit {config['limit']}" if config.get("limit") else "") + ")"),
