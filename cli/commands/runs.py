@@ -9,7 +9,8 @@ RUNS_HELP = """List the run folders in DIR (default runs/), one line each, or co
 A run's status is read from its files: running (its training process holds the folder's lock now), finished,
 interrupted (Ctrl-C, or the process is gone without a word), failed (a diverged loss or another error), unknown
 (an older kzoo trained it and it did not finish) or broken (not a run folder, or unreadable records; the reason
-says which).
+says which). wall is the training processes' wall time; a figure with * is the epochs' time only (the last
+process died before it could record its end).
 
 \b
 Examples:

@@ -88,7 +88,8 @@ def _describe(path, row):
     row["date"] = (record or {}).get("created") or _iso(os.path.getmtime(os.path.join(path, CONFIG)))
     rows = _metrics_rows(path)
     row["train_s"] = round(sum(_number(r.get("epoch_time")) or 0.0 for r in rows), 1) if rows else None
-    if record and isinstance(record.get("wall_s"), (int, float)):
+    if record and isinstance(record.get("wall_s"), (int, float)) and (live or "ended" in record):
+        # a session killed before it could record its end has no known wall time: train_s stands in
         row["wall_s"] = round(record["wall_s"] + (_seconds_since(record.get("started")) if live else 0.0), 1)
     try:
         state = read_state(path)

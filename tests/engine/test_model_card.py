@@ -56,6 +56,26 @@ def test_the_data_digest_is_of_the_content():
                                                                                         text="abd"))[0]
 
 
+def test_an_image_folder_is_hashed_by_its_file_list(tmp_path):
+    from PIL import Image
+
+    from kzoo.data.image_folder import open_image_folder
+
+    for i in range(8):
+        os.makedirs(tmp_path / "pics" / f"c{i % 2}", exist_ok=True)
+        Image.new("L", (8, 8), color=i * 20).save(tmp_path / "pics" / f"c{i % 2}" / f"{i}.png")
+
+    def digest():
+        folder = open_image_folder(str(tmp_path / "pics"), val_split=0.25, test_split=0.25, seed=0, image_size=None,
+                                   channels=None, strict=False)
+        return data_digest(folder)
+
+    first, covers = digest()
+    assert covers == "the file list: each file's path, label, split and size" and digest()[0] == first
+    Image.new("L", (8, 8), color=255).save(tmp_path / "pics" / "c0" / "extra.png")
+    assert digest()[0] != first
+
+
 def test_export_appends_its_verification(finished_run, tmp_path):
     """``kzoo export``'s last step (the worker's outcome placed and recorded), without running a worker."""
     from kzoo import export as kzoo_export
