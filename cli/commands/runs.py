@@ -10,7 +10,8 @@ A run's status is read from its files: running (its training process holds the f
 interrupted (Ctrl-C, or the process is gone without a word), failed (a diverged loss or another error), unknown
 (an older kzoo trained it and it did not finish) or broken (not a run folder, or unreadable records; the reason
 says which). wall is the training processes' wall time; a figure with * is the epochs' time only (the last
-process died before it could record its end).
+process died before it could record its end). The listing's options (--sort, --reverse, --model, --data, --status,
+--backend, --json): kzoo runs list --help.
 
 \b
 Examples:
