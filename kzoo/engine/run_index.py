@@ -26,6 +26,7 @@ import datetime
 import fnmatch
 import json
 import os
+import stat
 
 from kzoo.engine.run_process import read_process
 from kzoo.engine.runs import CONFIG, METRICS, STATE, read_run_config, read_state
@@ -64,7 +65,7 @@ def describe_run(path):
 
 
 def _describe(path, row):
-    if not os.path.isdir(path):
+    if not stat.S_ISDIR(os.stat(path).st_mode):  # os.stat: a folder that cannot be looked at says why
         raise _Broken("not a folder")
     record, live = read_process(path)
     if not os.path.exists(os.path.join(path, CONFIG)):
@@ -209,13 +210,25 @@ def list_runs(root="runs", *, model=None, data=None, status=None, backend=None, 
     if is_run_folder(root):
         folders = [root]
     else:
-        folders = sorted(entry.path for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("."))
+        folders = sorted(_subfolders(root))
     rows = [describe_run(folder) for folder in folders]
     rows = [r for r in rows if _matches(r["model"], model) and _matches(r["data"], data)
             and (not wanted or r["status"] in wanted) and (backend is None or r["backend"] == backend)]
     present = [r for r in rows if _sort_value(r, sort) is not None]
     present.sort(key=lambda r: _sort_value(r, sort), reverse=reverse)
     return present + [r for r in rows if _sort_value(r, sort) is None]
+
+
+def _subfolders(root):
+    """The folders in ``root`` (hidden ones aside), and the entries that cannot be looked at (listed as broken)."""
+    for entry in os.scandir(root):
+        if entry.name.startswith("."):
+            continue
+        try:
+            if entry.is_dir():
+                yield entry.path
+        except OSError:
+            yield entry.path
 
 
 def _matches(value, pattern):
