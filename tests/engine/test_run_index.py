@@ -105,6 +105,10 @@ def test_a_run_whose_lock_is_held_is_running(tmp_path):
         assert "epoch 2" in row["reason"]
         with pytest.raises(KzooError, match="is being trained by process"):
             run_process.refuse_if_running(str(folder))
+        import kzoo
+
+        with pytest.raises(KzooError, match="is being trained by process"):  # before recovery touches a file
+            kzoo.train(resume=str(folder), epochs=5, quiet=True)
     finally:
         held.release(TrainingDiverged("The loss became NaN at epoch 2, batch 1"))
     row = describe_run(folder)
