@@ -22,6 +22,7 @@ COMMANDS = {
     "plugins": "plugins",
     "export": "export",
     "bench": "bench",
+    "runs": "runs",
 }
 
 HELP = """kzoo: the classic CNNs and RNNs in Keras 3, on torch, TensorFlow or JAX.
@@ -33,6 +34,7 @@ Examples:
   kzoo summary alexnet --input-shape 227,227,3
   kzoo train lenet5 --epochs 2
   kzoo evaluate runs/lenet5-mnist_embedded-1
+  kzoo runs
   kzoo bench lenet5
 """
 

@@ -10,6 +10,7 @@ The Python API mirrors the CLI::
     kzoo.train("lenet5", epochs=2)          # kzoo train lenet5 --epochs 2
     kzoo.generate("runs/lstm-timemachine-1", "time traveller", 200)  # kzoo generate RUN --prefix ...
     kzoo.export("runs/lenet5-mnist_embedded-1", "onnx")               # kzoo export RUN --format onnx
+    kzoo.list_runs("runs", status="finished")                         # kzoo runs --status finished
 
 Importing ``kzoo`` does not import keras or any framework; heavy functions are loaded on first use.
 """
@@ -34,6 +35,8 @@ _LAZY = {
     "load_model": "kzoo.engine.checkpoints",
     "list_datasets": "kzoo.data",
     "load_dataset": "kzoo.data",
+    "list_runs": "kzoo.engine.run_index",
+    "compare_runs": "kzoo.engine.run_index",
 }
 
 # subpackages that are also callable: ``kzoo.export(...)`` runs ``kzoo.export.export(...)``

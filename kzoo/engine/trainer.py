@@ -206,6 +206,8 @@ def train(model=None, data=None, *, config_file=None, resume=None, **kwargs):
     finally:  # --mixed-precision set Keras's global dtype policy for this run only
         if "dtype_policy" in where:
             precision.restore_policy(where["dtype_policy"])
+        if "process" in where:  # process.json: how training ended (it finished: released already)
+            where.pop("process").release(sys.exc_info()[1])
 
 
 def _train(model, data, *, config_file, resume, where, **kwargs):
@@ -361,6 +363,10 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
     if initial_epoch >= config.epochs:
         raise KzooError(f"{run_dir} already trained {initial_epoch} epochs; pass --epochs N with N > "
                         f"{initial_epoch} to train further.")
+    if primary:  # process.json: locked while this process trains the folder (kzoo runs: running)
+        from kzoo.engine.run_process import hold_run
+
+        where["process"] = hold_run(run_dir)
     devices = (f" on {plan.count} {'simulated ' if plan.simulated else ''}devices (global batch "
                f"{config.batch_size})" if plan.distributed else "")
     source = f"{config.data_dir} (as {config.data})" if config.data_dir else config.data
@@ -429,6 +435,10 @@ def _train(model, data, *, config_file, resume, where, **kwargs):
                    "best_epoch": checkpoint.state.get("best_epoch"), "epochs_done": checkpoint.state.get("epochs_done")})
     atomic_write(os.path.join(run_dir, "metrics.json"), lambda tmp: write_json(report, tmp))
     task.save_plots(report, run_dir)
+    from kzoo.engine.model_card import write_model_card
+
+    write_model_card(run_dir, net, dataset, prepared)
+    where.pop("process").release()
     headline = "  ".join(f"{k} {report[k]:.4f}" for k in ("accuracy", "loss", "perplexity", "pair_accuracy", "bleu",
                                                           "exact_match") if k in report)
     console.print(f"[bold]{prepared.test_split}[/bold]  {headline}  (best epoch {report['best_epoch']}) -> {run_dir}",
@@ -473,6 +483,11 @@ def _load_resume(run_dir):
 
     if not os.path.isdir(run_dir):
         raise CheckpointError(f"No such run folder: {run_dir}")
+    from kzoo.engine.distributed import in_worker
+    from kzoo.engine.run_process import refuse_if_running
+
+    if not in_worker():  # recovering a folder another process writes would break its commits (a worker: rank 0 checks)
+        refuse_if_running(run_dir)
     stored = read_run_config(run_dir)
     if not isinstance(stored, dict):
         raise CheckpointError(f"{run_dir} cannot be resumed: it has no config.yaml (the run stopped before it "

@@ -197,6 +197,15 @@ def _finish(job, outcome):
         return dict(head, error="verification", result=result,
                     message=f"{verification_line(result)}: outside the tolerance, so {job['path']} was not kept.")
     place(fmt, job["tmp"], job["path"])
+    if job["run_config"]:  # a run's checkpoint: its MODEL_CARD.md records the verification
+        from kzoo.engine.model_card import append_export
+
+        try:
+            append_export(job["run_dir"], result)
+        except OSError as exc:  # someone else's read-only run exported elsewhere: the file is kept all the same
+            import warnings
+
+            warnings.warn(f"{job['run_dir']}: MODEL_CARD.md not updated ({exc.strerror or exc})", stacklevel=2)
     return result
 
 

@@ -9,6 +9,7 @@ import pytest
 
 import kzoo
 from kzoo.engine import callbacks as cb
+from kzoo.engine.run_index import describe_run
 from kzoo.engine.trainer import TrainingDiverged, TrainingInterrupted
 
 SMALL = dict(limit=600, batch_size=50, quiet=True, val_split=0.2)
@@ -72,6 +73,8 @@ def test_nan_keeps_the_last_good_checkpoint(trained_run, tmp_path, monkeypatch):
         kzoo.train(resume=str(run), epochs=2, quiet=True)
     assert (run / "last.weights.h5").read_bytes() == good
     assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
+    row = describe_run(run)  # kzoo runs
+    assert row["status"] == "failed" and row["reason"].startswith("diverged: The loss became NaN at epoch 2")
 
 
 def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, monkeypatch):
@@ -90,6 +93,7 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, monkeypatch):
     state = json.loads((run / "state.json").read_text())
     assert state["interrupted"] == {"during_epoch": 1} and state["epochs_done"] == 0
     assert (run / "interrupted.keras").exists() and not (run / "last.keras").exists()  # no epoch completed
+    assert describe_run(run)["status"] == "interrupted"  # kzoo runs
     monkeypatch.undo()
     kzoo.train(resume=str(run), quiet=True)  # starts epoch 1 again
     assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
