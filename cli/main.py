@@ -17,6 +17,7 @@ COMMANDS = {
     "train": "train",
     "evaluate": "evaluate",
     "predict": "predict",
+    "explain": "explain",
     "generate": "generate",
     "datasets": "datasets",
     "plugins": "plugins",

@@ -8,6 +8,7 @@ The Python API mirrors the CLI::
     model = kzoo.create_model("resnet18", input_shape=(28, 28, 1), num_classes=10, small_stem=True)
     kzoo.summary("alexnet")                 # kzoo summary alexnet
     kzoo.train("lenet5", epochs=2)          # kzoo train lenet5 --epochs 2
+    kzoo.explain("runs/lenet5-mnist_embedded-1", ["digit.png"])       # kzoo explain RUN digit.png
     kzoo.generate("runs/lstm-timemachine-1", "time traveller", 200)  # kzoo generate RUN --prefix ...
     kzoo.export("runs/lenet5-mnist_embedded-1", "onnx")               # kzoo export RUN --format onnx
     kzoo.list_runs("runs", status="finished")                         # kzoo runs --status finished
@@ -31,6 +32,7 @@ _LAZY = {
     "train": "kzoo.engine.trainer",
     "evaluate": "kzoo.engine.evaluation",
     "predict": "kzoo.engine.evaluation",
+    "explain": "kzoo.engine.gradcam",
     "generate": "kzoo.engine.generation",
     "load_model": "kzoo.engine.checkpoints",
     "list_datasets": "kzoo.data",

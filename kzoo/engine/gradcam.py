@@ -185,7 +185,7 @@ def _class_index(model_classes, class_names, wanted):
                     f"{known}.{hint}")
 
 
-def explain(run, images, *, layer=None, class_=None, output=None, invert=None, trust=False, backend=None,
+def explain(run, images, *, layer=None, target_class=None, output=None, invert=None, trust=False, backend=None,
             alpha=0.45, colormap="jet"):
     """Grad-CAM heatmaps of a classification run over image files (``kzoo explain``).
 
@@ -193,7 +193,7 @@ def explain(run, images, *, layer=None, class_=None, output=None, invert=None, t
         run: a run folder or ``.keras`` checkpoint of an image classifier.
         images: image files, folders and glob patterns (as ``kzoo predict`` takes them).
         layer: the feature-map layer to explain (default: the last feature map before the ``logits`` head).
-        class_: a class index or one of the run's class names to explain; default each image's predicted class.
+        target_class: a class index or one of the run's class names to explain; default each image's predicted class.
         output: the folder to write ``<image>_gradcam.png`` into (default ``RUN/explain``).
         invert: as in :func:`kzoo.engine.evaluation.predict`.
 
@@ -223,7 +223,7 @@ def explain(run, images, *, layer=None, class_=None, output=None, invert=None, t
     config = read_run_config(run_dir_of(run)) or {}
     class_names = config.get("class_names")
     num_classes = int(model.outputs[0].shape[-1])
-    wanted = _class_index(num_classes, class_names, class_)
+    wanted = _class_index(num_classes, class_names, target_class)
     if invert is None and config.get("data_folder"):
         invert = False
     pictures = [load_image(path, input_shape) for path in paths]
