@@ -7,7 +7,8 @@
         check_param_count("my_model")
 
 What it checks: the builder's keyword defaults equal the options the registry advertises; the model builds at
-a small input; its outputs have the expected shape; one training step gives a finite loss; a ``.keras`` save
+a small input; its outputs have the expected shape; one training step gives a finite loss; a convolutional
+classifier has the feature map ``kzoo explain`` draws its Grad-CAM from; a ``.keras`` save
 and load round trip gives the same outputs; and the trainable parameter count at the canonical configuration
 equals the ``params`` recorded in the model's spec.
 """
@@ -149,6 +150,8 @@ def check_model(name, *, tmp_path, num_classes=3, batch_size=2, input_shape=None
             raise AssertionError(f"{name}: a training step changed no weight (3 initialisations)")
         y_pred = np.asarray(keras.ops.convert_to_numpy(model(x, training=False)))
 
+    _check_gradcam(model, x, name)
+
     path = os.path.join(str(tmp_path), f"{name.replace(':', '_')}.keras")
     model.save(path)
     from kzoo.engine.checkpoints import load_model
@@ -158,6 +161,18 @@ def check_model(name, *, tmp_path, num_classes=3, batch_size=2, input_shape=None
     np.testing.assert_allclose(y_loaded, y_pred, rtol=1e-5, atol=1e-6,
                                err_msg=f"{name}: outputs changed after a .keras round trip")
     return model
+
+
+def _check_gradcam(model, x, name):
+    """A convolutional classifier has a feature map before its ``logits`` head that ``kzoo explain`` finds."""
+    has_head = any(layer.name == "logits" for layer in model.layers)
+    if not (has_head and len(model.inputs) == 1 and any("Conv" in type(layer).__name__ for layer in model.layers)):
+        return
+    from kzoo.engine.gradcam import gradcam_maps
+
+    cams = gradcam_maps(model, x, np.zeros(len(x), "int64"))
+    assert cams.shape[0] == len(x) and cams.ndim == 3, f"{name}: Grad-CAM maps of shape {cams.shape}"
+    assert np.all((cams >= 0) & (cams <= 1)), f"{name}: Grad-CAM maps outside [0, 1]"
 
 
 def _one_step_changes_weights(model, x, batch_size, num_classes, name):
