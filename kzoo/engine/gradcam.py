@@ -140,7 +140,7 @@ def gradcam_maps(model, x, classes, layer=None):
     import keras
 
     chosen = _chosen_layer(model, layer)
-    cam_model = keras.Model(model.inputs, [chosen.output, _head(model).output])
+    cam_model = keras.Model(model.inputs[0], [chosen.output, _head(model).output])
     features, grads = _score_gradients(cam_model, np.asarray(x, "float32"), np.asarray(classes, "int64"))
     weights = grads.mean(axis=(1, 2), keepdims=True)
     cams = np.maximum((weights * features).sum(axis=-1), 0.0)

@@ -59,7 +59,7 @@ def test_gradients_and_map_match_the_analytic_reference():
     x = np.random.default_rng(1).random((3, SIZE, SIZE, CHANNELS), dtype="float32")
     classes = np.array([0, 2, 1])
     features, weights, expected = _numpy_reference(x, w, classes)
-    cam_model = keras.Model(model.inputs, [model.get_layer("conv").output, model.get_layer("logits").output])
+    cam_model = keras.Model(model.inputs[0], [model.get_layer("conv").output, model.get_layer("logits").output])
     got_features, grads = _score_gradients(cam_model, x, classes)
     np.testing.assert_allclose(got_features, features, atol=1e-4)
     np.testing.assert_allclose(grads, np.broadcast_to(weights[:, None, None, :], grads.shape), atol=1e-6)
