@@ -143,3 +143,14 @@ def jax_data_input_module():
     its scope is entered. Tests: tests/engine/distributed/test_jax_data_parallel.py (an odd sample count).
     """
     return importlib.import_module("keras.src.backend.jax.distribution_lib")
+
+
+def producer_inputs(tensor):
+    """The layer that produced a functional-graph ``tensor``, and the tensors that layer was called on.
+
+    Keras has no public way to walk a functional graph backwards from a tensor (``layer.input`` needs a layer
+    called once and says nothing of which layer made a tensor); ``kzoo explain`` walks back from the ``logits``
+    head to the feature map that feeds it. Tests: tests/engine/test_gradcam.py, kzoo.testing.check_model.
+    """
+    layer, node_index, _ = tensor._keras_history
+    return layer, list(layer._inbound_nodes[node_index].input_tensors)

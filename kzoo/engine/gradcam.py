@@ -35,13 +35,12 @@ def _head(model):
 
 def feature_layers(model):
     """Names of the layers before the head whose output is a feature map ``(H, W, C)``, in graph order."""
-    return [layer.name for layer in model.layers
-            if not layer.name.startswith("input") and _has_feature_output(layer)]
+    return [layer.name for layer in model.layers if _has_feature_output(layer)]
 
 
 def _has_feature_output(layer):
     try:
-        return _is_feature_map(layer.output) and layer.__class__.__name__ != "InputLayer"
+        return _is_feature_map(layer.output) and type(layer).__name__ != "InputLayer"
     except (AttributeError, ValueError):  # a layer called more than once has no single output
         return False
 
@@ -52,16 +51,15 @@ def feature_layer(model):
     Raises:
         KzooError: the model has no ``logits`` head, or nothing spatial feeds it (an MLP, a recurrent model).
     """
+    from kzoo.engine._keras_compat import producer_inputs
+
     tensor = _head(model).input
     while True:
-        layer, node_index, _ = tensor._keras_history
-        if layer.__class__.__name__ == "InputLayer":
+        layer, inputs = producer_inputs(tensor)
+        if not inputs:  # the model input: nothing spatial on the way
             break
-        if _is_feature_map(tensor) and "Dropout" not in layer.__class__.__name__:  # dropout: identity here
+        if _is_feature_map(tensor) and "Dropout" not in type(layer).__name__:  # dropout: identity when explaining
             return layer
-        inputs = layer._inbound_nodes[node_index].input_tensors
-        if not inputs:
-            break
         tensor = inputs[0]
     raise KzooError(f"{model.name} is not a convolutional model: no (height, width, channels) feature map feeds its "
                     f"{HEAD_LAYERS[0]!r} head, so Grad-CAM has nothing to localize (it explains image classifiers "
