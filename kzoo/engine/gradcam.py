@@ -29,8 +29,8 @@ def _head(model):
     try:
         return model.get_layer(HEAD_LAYERS[0])
     except ValueError:
-        raise KzooError(f"kzoo explain needs a classifier with a {HEAD_LAYERS[0]!r} layer (kzoo.layers.classifier_head); "
-                        f"{model.name} has none.") from None
+        raise KzooError(f"kzoo explain needs a classifier with a {HEAD_LAYERS[0]!r} layer "
+                        f"(kzoo.layers.classifier_head); {model.name} has none.") from None
 
 
 def feature_layers(model):
@@ -183,8 +183,19 @@ def _class_index(model_classes, class_names, wanted):
                     f"{known}.{hint}")
 
 
+def _heatmap_name(path, taken):
+    """``<stem>_gradcam.png``, numbered when two images share a file name (``a/1.png``, ``b/1.png``)."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name, n = f"{stem}_gradcam.png", 1
+    while name in taken:
+        n += 1
+        name = f"{stem}_{n}_gradcam.png"
+    taken.add(name)
+    return name
+
+
 def explain(run, images, *, layer=None, target_class=None, output=None, invert=None, trust=False, backend=None,
-            alpha=0.45, colormap="jet"):
+            alpha=0.45, colormap="jet", batch_size=32):
     """Grad-CAM heatmaps of a classification run over image files (``kzoo explain``).
 
     Args:
@@ -194,6 +205,7 @@ def explain(run, images, *, layer=None, target_class=None, output=None, invert=N
         target_class: a class index or one of the run's class names to explain; default each image's predicted class.
         output: the folder to write ``<image>_gradcam.png`` into (default ``RUN/explain``).
         invert: as in :func:`kzoo.engine.evaluation.predict`.
+        batch_size: images read and explained at a time.
 
     Returns:
         ``[{"image", "heatmap", "class", "name", "probability", "layer"}]``, one per image; ``probability`` is
@@ -206,8 +218,10 @@ def explain(run, images, *, layer=None, target_class=None, output=None, invert=N
 
     from kzoo.data.image_folder import as_model_input, expand_image_paths, load_image
     from kzoo.engine.checkpoints import atomic_write, load_model
+    from kzoo.engine.forward import inference_forward
     from kzoo.engine.runs import read_run_config, run_dir_of
     from kzoo.errors import CheckpointError
+    from kzoo.tasks.base import predict_proba
 
     if not os.path.exists(run):
         raise CheckpointError(f"No such run folder or checkpoint: {run}")
@@ -224,26 +238,22 @@ def explain(run, images, *, layer=None, target_class=None, output=None, invert=N
     wanted = _class_index(num_classes, class_names, target_class)
     if invert is None and config.get("data_folder"):
         invert = False
-    pictures = [load_image(path, input_shape) for path in paths]
-    x = np.stack([as_model_input(p, input_shape, invert) for p in pictures])
-    probs = np.asarray(model.predict(x, verbose=0, batch_size=32), "float32")
-    classes = np.full(len(x), wanted) if wanted is not None else probs.argmax(axis=1)
-    cams = gradcam_maps(model, x, classes, layer=chosen.name)
     output = output or os.path.join(run_dir_of(run), "explain")
     os.makedirs(output, exist_ok=True)
     results, taken = [], set()
-    for path, picture, cam, index, row in zip(paths, x, cams, classes, probs):
-        stem = os.path.splitext(os.path.basename(path))[0]
-        name, n = f"{stem}_gradcam.png", 1
-        while name in taken:  # two images with one file name (a/1.png, b/1.png)
-            n += 1
-            name = f"{stem}_{n}_gradcam.png"
-        taken.add(name)
-        target = os.path.join(output, name)
-        picture_rgb = overlay(picture, cam, alpha=alpha, colormap=colormap)
-        atomic_write(target, lambda tmp, pixels=picture_rgb: Image.fromarray(pixels).save(tmp, format="PNG"))
-        index = int(index)
-        results.append({"image": str(path), "heatmap": target, "class": index,
-                        "name": class_names[index] if class_names and index < len(class_names) else str(index),
-                        "probability": round(float(row[index]), 6), "layer": chosen.name})
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start:start + batch_size]
+        pictures = [load_image(path, input_shape) for path in chunk]
+        x = np.stack([as_model_input(p, input_shape, invert) for p in pictures])
+        probs = predict_proba(model, x, forward=inference_forward)
+        classes = np.full(len(x), wanted) if wanted is not None else probs.argmax(axis=1)
+        cams = gradcam_maps(model, x, classes, layer=chosen.name)
+        for path, picture, cam, index, row in zip(chunk, pictures, cams, classes, probs):
+            target = os.path.join(output, _heatmap_name(path, taken))
+            pixels = overlay(picture, cam, alpha=alpha, colormap=colormap)  # over the image as the user has it
+            atomic_write(target, lambda tmp, pixels=pixels: Image.fromarray(pixels).save(tmp, format="PNG"))
+            index = int(index)
+            results.append({"image": str(path), "heatmap": target, "class": index,
+                            "name": class_names[index] if class_names and index < len(class_names) else str(index),
+                            "probability": round(float(row[index]), 6), "layer": chosen.name})
     return results
